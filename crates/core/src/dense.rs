@@ -1,0 +1,157 @@
+//! Dense (affine) layer, as PyTorch's `nn.Linear`: y = x Wᵀ + b, with W units×in and b units.
+//! Applied to N rows at once (for an LSTM head, N = T·B: every tick of every sequence).
+
+use crate::arena::{Arena, Layout, Region};
+use crate::error::{check_finite, check_len, Error, Result};
+use crate::gemm::{gemm, GemmWorkspace};
+use crate::rng::Pcg32;
+
+/// y (N×out) = x (N×in) · wᵀ + b. Overwrites y.
+pub fn dense_forward(n: usize, inp: usize, out: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], ws: &mut GemmWorkspace) {
+    gemm(n, out, inp, x, inp, 1, w, 1, inp, y, out, false, ws);
+    for row in y.chunks_exact_mut(out) {
+        for (v, bias) in row.iter_mut().zip(b) {
+            *v += *bias;
+        }
+    }
+}
+
+/// dW += dyᵀ x, db += Σ_rows dy, dx = dy · w (overwritten).
+pub fn dense_backward(
+    n: usize,
+    inp: usize,
+    out: usize,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dx: &mut [f32],
+    ws: &mut GemmWorkspace,
+) {
+    gemm(out, inp, n, dy, 1, out, x, inp, 1, dw, inp, true, ws);
+    for row in dy.chunks_exact(out) {
+        for (g, d) in db.iter_mut().zip(row) {
+            *g += *d;
+        }
+    }
+    gemm(n, inp, out, dy, out, 1, w, inp, 1, dx, inp, false, ws);
+}
+
+/// Which buffer of a `Dense` the ABI asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseBuffer {
+    Output,
+    DInput,
+}
+
+struct Acts {
+    n: usize,
+    x: Region,
+    y: Region,
+    dx: Region,
+}
+
+/// A dense layer with its parameters (weight then bias, one block), gradients and activations.
+pub struct Dense {
+    pub input_size: usize,
+    pub units: usize,
+    pub params: Vec<f32>,
+    pub grads: Vec<f32>,
+    arena: Arena,
+    acts: Option<Acts>,
+    have_forward: bool,
+    ws: GemmWorkspace,
+}
+
+impl Dense {
+    /// Initialised like `nn.Linear`: weight and bias uniform in ±1/√inputSize.
+    pub fn new(input_size: usize, units: usize, seed: u64) -> Result<Dense> {
+        if input_size == 0 || units == 0 {
+            return Err(Error::Value(format!(
+                "Dense: inputSize and units must be positive integers, got {} and {}",
+                input_size, units
+            )));
+        }
+        let n = units * input_size + units;
+        let mut params = vec![0.0; n];
+        Pcg32::new(seed).fill_uniform(&mut params, 1.0 / (input_size as f32).sqrt());
+        Ok(Dense {
+            input_size,
+            units,
+            params,
+            grads: vec![0.0; n],
+            arena: Arena::new(),
+            acts: None,
+            have_forward: false,
+            ws: GemmWorkspace::new(),
+        })
+    }
+
+    pub fn bytes(&self) -> usize {
+        (self.params.capacity() + self.grads.capacity()) * 4 + self.arena.bytes()
+    }
+
+    pub fn buffer(&self, which: DenseBuffer) -> Option<(*const f32, usize)> {
+        let a = self.acts.as_ref()?;
+        let r = match which {
+            DenseBuffer::Output => a.y,
+            DenseBuffer::DInput => a.dx,
+        };
+        Some((self.arena.ptr(r), r.len))
+    }
+
+    /// Forward over `n` rows of `x` (n×inputSize).
+    pub fn forward(&mut self, x: &[f32], n: usize) -> Result<()> {
+        let (inp, out) = (self.input_size, self.units);
+        if n == 0 {
+            return Err(Error::Shape("Dense.forward: input must have at least one row, got 0".into()));
+        }
+        check_len("Dense.forward: input", x.len(), n * inp)?;
+        check_finite("Dense.forward: input", x)?;
+        self.have_forward = false;
+        if !matches!(&self.acts, Some(a) if a.n == n) {
+            let mut l = Layout::new();
+            let acts = Acts { n, x: l.take(n * inp), y: l.take(n * out), dx: l.take(n * inp) };
+            self.arena.fit(l.total());
+            self.acts = Some(acts);
+        }
+        let a = self.acts.as_ref().unwrap();
+        let [xa, ya] = self.arena.split([a.x, a.y]);
+        xa.copy_from_slice(x);
+        let (w, b) = self.params.split_at(out * inp);
+        dense_forward(n, inp, out, xa, w, b, ya, &mut self.ws);
+        self.have_forward = true;
+        Ok(())
+    }
+
+    /// Backward for the latest forward: dy is n×units. Gradients are added to `grads`.
+    pub fn backward(&mut self, dy: &[f32]) -> Result<()> {
+        if !self.have_forward {
+            return Err(Error::State("Dense.backward: call forward first".into()));
+        }
+        let (inp, out) = (self.input_size, self.units);
+        let a = self.acts.as_ref().unwrap();
+        check_len("Dense.backward: dOutput", dy.len(), a.n * out)?;
+        check_finite("Dense.backward: dOutput", dy)?;
+        let [xa, dx] = self.arena.split([a.x, a.dx]);
+        let (w, _) = self.params.split_at(out * inp);
+        let (dw, db) = self.grads.split_at_mut(out * inp);
+        dense_backward(a.n, inp, out, xa, w, dy, dw, db, dx, &mut self.ws);
+        Ok(())
+    }
+
+    pub fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    /// Whether the byte range [addr, addr + bytes) overlaps memory this object owns; inputs given
+    /// by address must not, since the call writes that memory while reading the input.
+    pub fn owns(&self, addr: usize, bytes: usize) -> bool {
+        let overlaps = |v: &Vec<f32>| {
+            let start = v.as_ptr() as usize;
+            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
+        };
+        self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
+    }
+}

@@ -1,0 +1,61 @@
+//! Errors returned by the core. The ABI layer turns them into a status code plus a message.
+
+use std::fmt;
+
+/// What went wrong, with a message that names the argument and the expected and actual shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An argument has the wrong length or shape.
+    Shape(String),
+    /// An argument has an invalid value (NaN, out-of-range class id, zero size...).
+    Value(String),
+    /// The call is not valid in the object's current state (backward before forward...).
+    State(String),
+}
+
+impl Error {
+    /// Numeric status used across the ABI: 1 shape, 2 value, 3 state.
+    pub fn status(&self) -> i32 {
+        match self {
+            Error::Shape(_) => 1,
+            Error::Value(_) => 2,
+            Error::State(_) => 3,
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Shape(m) | Error::Value(m) | Error::State(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Err(Error::Shape)` unless `slice_len == expected`.
+pub fn check_len(what: &str, slice_len: usize, expected: usize) -> Result<()> {
+    if slice_len == expected {
+        Ok(())
+    } else {
+        Err(Error::Shape(format!(
+            "{}: expected {} values, got {}",
+            what, expected, slice_len
+        )))
+    }
+}
+
+/// `Err(Error::Value)` naming the first non-finite element of `v`.
+pub fn check_finite(what: &str, v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Value(format!(
+            "{}: element {} is {} (inputs must be finite)",
+            what, i, v[i]
+        ))),
+    }
+}

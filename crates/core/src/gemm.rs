@@ -1,0 +1,978 @@
+//! Single-precision matrix product `C = (accumulate ? C : 0) + A·B` with
+//! arbitrary strides, a packed/tiled SIMD path and a scalar reference.
+//!
+//! # Numerical contract: bit-identical results
+//!
+//! For every output element `(i, j)` every routine in this module computes
+//!
+//! ```text
+//! dot = 0.0f32
+//! for p in 0..k (increasing p):  dot = dot + a(i,p) * b(p,j)   // multiply, round; add, round
+//! C(i,j) = if accumulate { C(i,j) + dot } else { dot }
+//! ```
+//!
+//! i.e. one rounded multiply followed by one rounded add per step (never a
+//! fused multiply-add), summed strictly in increasing `p` starting from `+0.0`,
+//! with no splitting of `k`, no reassociation and no K-blocking. The product
+//! is added to `C` only once, at the end. The special case `k == 0` leaves `C`
+//! untouched when accumulating and writes `+0.0` otherwise.
+//!
+//! [`gemm_ref`] is the literal triple loop of this definition. The tiled
+//! kernels ([`gemm`], [`gemm_packed`]) vectorise *across* output elements
+//! only (each SIMD lane owns one `(i, j)` and performs exactly the scalar
+//! sequence above), so they equal `gemm_ref` **bit for bit** — natively, in
+//! the scalar wasm build and in the SIMD128 wasm build (wasm `f32x4.add` /
+//! `f32x4.mul` are IEEE binary32 per lane). That is what makes the SIMD and
+//! scalar wasm builds agree exactly. (The only unspecified bits are NaN
+//! payloads, which IEEE 754 and wasm leave free.)
+//!
+//! # Layout conventions
+//!
+//! * `A` is `m×k`, element `(i,p)` at `a[i*rsa + p*csa]`.
+//! * `B` is `k×n`, element `(p,j)` at `b[p*rsb + j*csb]`.
+//! * `C` is `m×n`, row-major, element `(i,j)` at `c[i*ldc + j]`; elements of
+//!   `c` outside that pattern (padding when `ldc > n`) are never touched.
+//!
+//! Arbitrary strides give transposes for free: `Aᵀ` of a row-major `k×m`
+//! matrix is `rsa = 1, csa = m`. Zero strides (broadcast) are allowed for `A`
+//! and `B`. `C` must not alias `A` or `B` (guaranteed by the borrow rules).
+//! Slice lengths and strides are checked with `assert!`s up front; a panic
+//! message names the call shape. Internally the hot loops use unchecked
+//! pointer accesses whose bounds are implied by those checks.
+//!
+//! # Implementation
+//!
+//! `A` is packed into `MR = 4`-row panels (k-major: for each `p`, 4 values;
+//! zero rows pad the `m` tail) and `B` into `NR = 8`-column panels (for each
+//! `p`, 8 values; zero columns pad the `n` tail). A 4×8 micro-kernel keeps 8
+//! `F32x4` accumulators (4 rows × 2 vectors) and per `p` loads two vectors of
+//! packed `B`, splats the 4 `A` values and does `acc = acc + a*b` (mul, then
+//! add). Loop order: `B` panels outer (one `8×k` panel stays in L1/L2 for
+//! `k ≲ 1024`), `A` panels inner. Partial tiles (`mr < 4` or `nr < 8`) go
+//! through a small local tile and only the valid part is written.
+//!
+//! `m == 1` (batch-1 matrix–vector products) skips `A` packing entirely and
+//! uses 1-row kernels with the same per-element summation order: over a
+//! [`PackedB`], 1×16 (two panels, 4 accumulators); over an unpacked
+//! row-major `B` (`csb == 1`), 1×32 / 1×16 / 1×4 register blocks straight on
+//! `B` (no packing: packing would cost as much as the product); over an
+//! unpacked strided `B` (e.g. `Wᵀ`), an 8-column gather; scalar column tail.
+
+// `dot = dot + a*b` is spelled out on purpose: it *is* the contract.
+#![allow(clippy::assign_op_pattern)]
+
+use crate::simd::F32x4;
+use core::fmt;
+use core::ptr;
+
+/// Rows of the `A` panels / micro-tile.
+pub const MR: usize = 4;
+/// Columns of the `B` panels / micro-tile.
+pub const NR: usize = 8;
+/// Vectors (of 4 columns) per pass of the unpacked `m == 1` path (row-major `B`).
+const ROW_VECS: usize = 8;
+
+// ---------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------
+
+/// Scratch memory reused across [`gemm`] / [`gemm_packed`] calls so that, once
+/// warmed up to the largest shape used, no call allocates.
+#[derive(Clone, Debug, Default)]
+pub struct GemmWorkspace {
+    /// Packed `A` (`ceil(m/MR)` panels of `k*MR` floats).
+    apack: Vec<f32>,
+    /// `B` packed by [`gemm`] (unused by [`gemm_packed`]).
+    bpack: PackedB,
+}
+
+impl GemmWorkspace {
+    /// An empty workspace (allocates lazily, on first use).
+    pub fn new() -> Self {
+        GemmWorkspace { apack: Vec::new(), bpack: PackedB::new() }
+    }
+}
+
+/// `B` (`k×n`) packed once into `NR`-wide column panels — k-major inside a
+/// panel (for each `p`, `NR` consecutive values), zero-padded at the `n`
+/// tail — so it can be reused across many products (e.g. `W_hhᵀ` reused for
+/// every tick of a sequence) via [`gemm_packed`].
+///
+/// Layout: panel `jp` (columns `jp*NR .. jp*NR+NR`) starts at `jp*k*NR`;
+/// element `(p, jp*NR + jj)` is at `jp*k*NR + p*NR + jj`.
+#[derive(Clone, Debug, Default)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// An empty packing (`k == n == 0`).
+    pub fn new() -> Self {
+        PackedB { k: 0, n: 0, data: Vec::new() }
+    }
+
+    /// Pack `B` (`k×n`), element `(p,j)` at `b[p*rsb + j*csb]`.
+    ///
+    /// Replaces any previous content. Reuses the existing capacity: no
+    /// allocation when `ceil(n/NR)*NR*k` floats fit.
+    ///
+    /// Panics if `b` is too short for the given shape and strides.
+    pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
+        check_operand(format_args!("PackedB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
+        let panels = div_ceil(n, NR);
+        let len = panels
+            .checked_mul(k)
+            .and_then(|x| x.checked_mul(NR))
+            .expect("PackedB::pack: packed size overflows usize");
+        // Every element of data[..len] is overwritten below, so the fill
+        // value only matters for freshly grown capacity.
+        self.data.resize(len, 0.0);
+        self.k = k;
+        self.n = n;
+        if len == 0 {
+            return;
+        }
+        let src = b.as_ptr();
+        let dst = self.data.as_mut_ptr();
+        // SAFETY: check_operand guarantees every (p, j) with p < k, j < n
+        // lies inside `b`; the destination indices are < len = data.len().
+        unsafe {
+            for jp in 0..panels {
+                let j0 = jp * NR;
+                let nr = NR.min(n - j0);
+                let panel = dst.add(jp * k * NR);
+                if nr == NR && csb == 1 {
+                    for p in 0..k {
+                        ptr::copy_nonoverlapping(src.add(p * rsb + j0), panel.add(p * NR), NR);
+                    }
+                } else {
+                    for p in 0..k {
+                        let d = panel.add(p * NR);
+                        let s = src.add(p * rsb + j0 * csb);
+                        for jj in 0..nr {
+                            *d.add(jj) = *s.add(jj * csb);
+                        }
+                        for jj in nr..NR {
+                            *d.add(jj) = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inner dimension of the packed `B`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of columns of the packed `B`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Public functions
+// ---------------------------------------------------------------------------
+
+/// `C (m×n, row stride ldc) = (accumulate ? C : 0) + A·B`.
+///
+/// * `A` element `(i,p)` at `a[i*rsa + p*csa]`, `B` element `(p,j)` at
+///   `b[p*rsb + j*csb]` (arbitrary strides; transposes are free).
+/// * When `accumulate == false`, `C` is never read (it may hold NaN).
+/// * `m`, `n`, `k` may be 0; with `k == 0`, `C` is left as is when
+///   accumulating and set to `+0.0` otherwise.
+/// * Requires `ldc >= n` when `m > 1`; only `c[i*ldc + j]`, `i < m`, `j < n`
+///   is touched. `C` must not alias `A` or `B`.
+/// * Result is bit-identical to [`gemm_ref`] (see the module docs).
+///
+/// Packs `B` into the workspace (except for `m == 1`, which streams `B`
+/// directly) and runs the tiled kernel. Allocation-free once `ws` has grown
+/// to the largest shape used.
+///
+/// Panics (with the shape in the message) if a slice is too short.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    ws: &mut GemmWorkspace,
+) {
+    check_all(format_args!("gemm(m={}, n={}, k={})", m, n, k), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            zero_c(m, n, c, ldc);
+        }
+        return;
+    }
+    if m == 1 {
+        // SAFETY: bounds established by check_all.
+        unsafe { row_direct(n, k, a.as_ptr(), csa, b.as_ptr(), rsb, csb, c.as_mut_ptr(), accumulate) };
+        return;
+    }
+    let GemmWorkspace { apack, bpack } = ws;
+    bpack.pack(k, n, b, rsb, csb);
+    tiled(m, a, rsa, csa, bpack, c, ldc, accumulate, apack);
+}
+
+/// Same product as [`gemm`] with `B` already packed: `k = pb.k()`,
+/// `n = pb.n()`. Same contract (strides of `A`, `ldc`, `accumulate`,
+/// bit-identity with [`gemm_ref`]). Never packs `B`; packs `A` into `ws`
+/// except for `m == 1`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(
+    m: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    pb: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    ws: &mut GemmWorkspace,
+) {
+    let (k, n) = (pb.k, pb.n);
+    check_operand(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), "A", a.len(), m, k, rsa, csa);
+    check_c(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), m, n, c.len(), ldc);
+    debug_assert_eq!(pb.data.len(), div_ceil(n, NR) * NR * k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            zero_c(m, n, c, ldc);
+        }
+        return;
+    }
+    if m == 1 {
+        // SAFETY: bounds established by the checks above and PackedB's invariant.
+        unsafe { row_packed(n, k, a.as_ptr(), csa, pb.data.as_ptr(), c.as_mut_ptr(), accumulate) };
+        return;
+    }
+    tiled(m, a, rsa, csa, pb, c, ldc, accumulate, &mut ws.apack);
+}
+
+/// Scalar reference: the plainest triple loop, with exactly the semantics
+/// (and summation order) documented at the top of this module. Test oracle
+/// and documentation; same arguments and checks as [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_ref(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    check_all(format_args!("gemm_ref(m={}, n={}, k={})", m, n, k), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc);
+    if k == 0 {
+        if !accumulate {
+            zero_c(m, n, c, ldc);
+        }
+        return;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let mut dot = 0.0f32;
+            for p in 0..k {
+                dot = dot + a[i * rsa + p * csa] * b[p * rsb + j * csb];
+            }
+            let cij = &mut c[i * ldc + j];
+            *cij = if accumulate { *cij + dot } else { dot };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks
+// ---------------------------------------------------------------------------
+
+/// `ceil(x / d)` (`usize::div_ceil` is newer than our MSRV).
+#[inline(always)]
+#[allow(unknown_lints, clippy::manual_div_ceil)]
+fn div_ceil(x: usize, d: usize) -> usize {
+    (x + d - 1) / d
+}
+
+/// Number of elements a `rows×cols` operand with strides `(rs, cs)` needs,
+/// or `None` on overflow.
+fn required_len(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
+}
+
+#[inline]
+fn check_operand(ctx: fmt::Arguments<'_>, name: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) {
+    match required_len(rows, cols, rs, cs) {
+        Some(req) => assert!(
+            req <= len,
+            "{}: {} is {}x{} with strides ({}, {}) and needs {} elements, but its slice has only {}",
+            ctx,
+            name,
+            rows,
+            cols,
+            rs,
+            cs,
+            req,
+            len
+        ),
+        None => panic!(
+            "{}: {} is {}x{} with strides ({}, {}): index computation overflows usize",
+            ctx, name, rows, cols, rs, cs
+        ),
+    }
+}
+
+#[inline]
+fn check_c(ctx: fmt::Arguments<'_>, m: usize, n: usize, len: usize, ldc: usize) {
+    assert!(m <= 1 || n == 0 || ldc >= n, "{}: ldc = {} < n = {} (rows of C would overlap)", ctx, ldc, n);
+    check_operand(ctx, "C", len, m, n, ldc, 1);
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn check_all(
+    ctx: fmt::Arguments<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &[f32],
+    ldc: usize,
+) {
+    check_operand(ctx, "A", a.len(), m, k, rsa, csa);
+    check_operand(ctx, "B", b.len(), k, n, rsb, csb);
+    check_c(ctx, m, n, c.len(), ldc);
+}
+
+fn zero_c(m: usize, n: usize, c: &mut [f32], ldc: usize) {
+    for i in 0..m {
+        let row = i * ldc;
+        c[row..row + n].fill(0.0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tiled path (m >= 2)
+// ---------------------------------------------------------------------------
+
+/// Pack `A` (`m×k`) into `ceil(m/MR)` panels of `k*MR` floats, k-major,
+/// zero-padded rows at the `m` tail. Caller has checked `a`'s bounds.
+fn pack_a(m: usize, k: usize, a: &[f32], rsa: usize, csa: usize, out: &mut Vec<f32>) {
+    let panels = div_ceil(m, MR);
+    let len = panels * k * MR;
+    out.resize(len, 0.0);
+    debug_assert!(matches!(required_len(m, k, rsa, csa), Some(r) if r <= a.len()));
+    let src = a.as_ptr();
+    let dst = out.as_mut_ptr();
+    // SAFETY: (i, p) with i < m, p < k is inside `a` (checked by the caller);
+    // destination indices are < len.
+    unsafe {
+        for ip in 0..panels {
+            let i0 = ip * MR;
+            let mr = MR.min(m - i0);
+            let panel = dst.add(ip * k * MR);
+            if mr == MR {
+                let r0 = src.add(i0 * rsa);
+                let r1 = src.add((i0 + 1) * rsa);
+                let r2 = src.add((i0 + 2) * rsa);
+                let r3 = src.add((i0 + 3) * rsa);
+                for p in 0..k {
+                    let d = panel.add(p * MR);
+                    let o = p * csa;
+                    *d = *r0.add(o);
+                    *d.add(1) = *r1.add(o);
+                    *d.add(2) = *r2.add(o);
+                    *d.add(3) = *r3.add(o);
+                }
+            } else {
+                for p in 0..k {
+                    let d = panel.add(p * MR);
+                    for ii in 0..mr {
+                        *d.add(ii) = *src.add((i0 + ii) * rsa + p * csa);
+                    }
+                    for ii in mr..MR {
+                        *d.add(ii) = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 4×8 micro-kernel over one packed `A` panel (`k*4`) and one packed `B`
+/// panel (`k*8`). Returns the 8 accumulators, row-major: `[r0c0..3, r0c4..7,
+/// r1c0..3, ...]`. Each lane performs `dot = dot + a*b` for p = 0..k in order.
+///
+/// # Safety
+/// `pa` must be valid for `4*k` reads and `pb` for `8*k` reads.
+#[inline(always)]
+unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32) -> [F32x4; 8] {
+    let mut c00 = F32x4::zero();
+    let mut c01 = F32x4::zero();
+    let mut c10 = F32x4::zero();
+    let mut c11 = F32x4::zero();
+    let mut c20 = F32x4::zero();
+    let mut c21 = F32x4::zero();
+    let mut c30 = F32x4::zero();
+    let mut c31 = F32x4::zero();
+    let mut pa = pa;
+    let mut pb = pb;
+    for _ in 0..k {
+        let b0 = F32x4::load_ptr(pb);
+        let b1 = F32x4::load_ptr(pb.add(4));
+        let a0 = F32x4::splat(*pa);
+        c00 = c00.add(a0.mul(b0));
+        c01 = c01.add(a0.mul(b1));
+        let a1 = F32x4::splat(*pa.add(1));
+        c10 = c10.add(a1.mul(b0));
+        c11 = c11.add(a1.mul(b1));
+        let a2 = F32x4::splat(*pa.add(2));
+        c20 = c20.add(a2.mul(b0));
+        c21 = c21.add(a2.mul(b1));
+        let a3 = F32x4::splat(*pa.add(3));
+        c30 = c30.add(a3.mul(b0));
+        c31 = c31.add(a3.mul(b1));
+        pa = pa.add(MR);
+        pb = pb.add(NR);
+    }
+    [c00, c01, c10, c11, c20, c21, c30, c31]
+}
+
+/// Write a 4×8 accumulator tile to `C` at `c` (row stride `ldc`), only the
+/// valid `mr×nr` part, as `C = accumulate ? C + dot : dot`.
+///
+/// # Safety
+/// `c + r*ldc + j` must be valid for `r < mr`, `j < nr`.
+#[inline(always)]
+unsafe fn write_tile(acc: &[F32x4; 8], c: *mut f32, ldc: usize, mr: usize, nr: usize, accumulate: bool) {
+    if mr == MR && nr == NR {
+        for r in 0..MR {
+            let row = c.add(r * ldc);
+            let (mut v0, mut v1) = (acc[2 * r], acc[2 * r + 1]);
+            if accumulate {
+                v0 = F32x4::load_ptr(row).add(v0);
+                v1 = F32x4::load_ptr(row.add(4)).add(v1);
+            }
+            v0.store_ptr(row);
+            v1.store_ptr(row.add(4));
+        }
+    } else {
+        let mut tile = [0.0f32; MR * NR];
+        for (q, v) in acc.iter().enumerate() {
+            v.store(&mut tile, q * 4);
+        }
+        for r in 0..mr {
+            let row = c.add(r * ldc);
+            for jj in 0..nr {
+                let d = tile[r * NR + jj];
+                let cij = row.add(jj);
+                *cij = if accumulate { *cij + d } else { d };
+            }
+        }
+    }
+}
+
+/// The tiled product for `m >= 1`, `k >= 1`, `n >= 1` with `B` packed.
+/// Caller has checked `a` and `c`.
+#[allow(clippy::too_many_arguments)]
+fn tiled(
+    m: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    pb: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    apack: &mut Vec<f32>,
+) {
+    let (k, n) = (pb.k, pb.n);
+    pack_a(m, k, a, rsa, csa, apack);
+    let mpanels = div_ceil(m, MR);
+    let npanels = div_ceil(n, NR);
+    debug_assert!(apack.len() == mpanels * k * MR);
+    debug_assert!(pb.data.len() == npanels * k * NR);
+    debug_assert!((m - 1) * ldc + n <= c.len());
+    let ap0 = apack.as_ptr();
+    let bp0 = pb.data.as_ptr();
+    let cp = c.as_mut_ptr();
+    // SAFETY: panel offsets are within apack / pb.data (lengths asserted
+    // above); tile (i0.., j0..) restricted to mr×nr lies within C.
+    unsafe {
+        for jp in 0..npanels {
+            let j0 = jp * NR;
+            let nr = NR.min(n - j0);
+            let bp = bp0.add(jp * k * NR);
+            for ip in 0..mpanels {
+                let i0 = ip * MR;
+                let mr = MR.min(m - i0);
+                let acc = micro_4x8(k, ap0.add(ip * k * MR), bp);
+                write_tile(&acc, cp.add(i0 * ldc + j0), ldc, mr, nr, accumulate);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Row path (m == 1): no A packing, B streamed as is or from a PackedB
+// ---------------------------------------------------------------------------
+
+/// Write `count <= 4*V` leading lanes of `accs` to `c[0..count]`.
+///
+/// # Safety
+/// `c` must be valid for `count` reads/writes.
+#[inline(always)]
+unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize, accumulate: bool) {
+    if count == 4 * V {
+        for (q, v) in accs.iter().enumerate() {
+            let p = c.add(4 * q);
+            let v = if accumulate { F32x4::load_ptr(p).add(*v) } else { *v };
+            v.store_ptr(p);
+        }
+    } else {
+        let mut tile = [0.0f32; 16];
+        debug_assert!(4 * V <= 16 && count <= 4 * V);
+        for (q, v) in accs.iter().enumerate() {
+            v.store(&mut tile, 4 * q);
+        }
+        for (jj, &d) in tile.iter().enumerate().take(count) {
+            let cj = c.add(jj);
+            *cj = if accumulate { *cj + d } else { d };
+        }
+    }
+}
+
+/// `c[0..4V] (+)= a(0,·) · B[:, 0..4V]` for a row-major `B` (`csb == 1`),
+/// `V` accumulators kept in registers.
+///
+/// # Safety
+/// `a[p*csa]`, `b[p*rsb .. p*rsb + 4V]` for `p < k` and `c[0..4V]` valid.
+#[inline(always)]
+unsafe fn row_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, rsb: usize, c: *mut f32, accumulate: bool) {
+    let mut acc = [F32x4::zero(); V];
+    for p in 0..k {
+        let av = F32x4::splat(*a.add(p * csa));
+        let row = b.add(p * rsb);
+        for (q, v) in acc.iter_mut().enumerate() {
+            *v = v.add(av.mul(F32x4::load_ptr(row.add(4 * q))));
+        }
+    }
+    for (q, v) in acc.iter().enumerate() {
+        let cp = c.add(4 * q);
+        let v = if accumulate { F32x4::load_ptr(cp).add(*v) } else { *v };
+        v.store_ptr(cp);
+    }
+}
+
+/// `c[0..n] (+)= a(0,·) · B` reading `B` in place (m == 1, k >= 1).
+///
+/// # Safety
+/// `a[p*csa]` for `p < k`, `b[p*rsb + j*csb]` for `p < k, j < n` and
+/// `c[0..n]` must be valid.
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_direct(
+    n: usize,
+    k: usize,
+    a: *const f32,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    csb: usize,
+    c: *mut f32,
+    accumulate: bool,
+) {
+    let mut j = 0;
+    if csb == 1 {
+        // Contiguous rows of B: ROW_VECS vectors of columns per pass (two
+        // cache lines per row of B; 16 columns would be latency-bound by a
+        // page jump per line, 64 would spill registers).
+        while j + 4 * ROW_VECS <= n {
+            row_block::<ROW_VECS>(k, a, csa, b.add(j), rsb, c.add(j), accumulate);
+            j += 4 * ROW_VECS;
+        }
+        while j + 16 <= n {
+            row_block::<4>(k, a, csa, b.add(j), rsb, c.add(j), accumulate);
+            j += 16;
+        }
+        while j + 4 <= n {
+            row_block::<1>(k, a, csa, b.add(j), rsb, c.add(j), accumulate);
+            j += 4;
+        }
+    } else {
+        // Strided columns (e.g. B = Wᵀ with W row-major): gather 8 columns
+        // per p; each column is its own stream.
+        while j + 8 <= n {
+            let mut acc = [F32x4::zero(); 2];
+            for p in 0..k {
+                let av = F32x4::splat(*a.add(p * csa));
+                let s = b.add(p * rsb + j * csb);
+                let v0 = F32x4::new(*s, *s.add(csb), *s.add(2 * csb), *s.add(3 * csb));
+                let v1 = F32x4::new(*s.add(4 * csb), *s.add(5 * csb), *s.add(6 * csb), *s.add(7 * csb));
+                acc[0] = acc[0].add(av.mul(v0));
+                acc[1] = acc[1].add(av.mul(v1));
+            }
+            write_row(&acc, c.add(j), 8, accumulate);
+            j += 8;
+        }
+    }
+    // Remaining columns: scalar, same order.
+    while j < n {
+        let mut dot = 0.0f32;
+        for p in 0..k {
+            dot = dot + *a.add(p * csa) * *b.add(p * rsb + j * csb);
+        }
+        let cj = c.add(j);
+        *cj = if accumulate { *cj + dot } else { dot };
+        j += 1;
+    }
+}
+
+/// `c[0..n] (+)= a(0,·) · B` with `B` packed (m == 1, k >= 1): 1×16 over two
+/// panels at a time (4 independent accumulators), then a final 1×8 panel.
+///
+/// # Safety
+/// `a[p*csa]` for `p < k` valid; `pb` is a PackedB's data for (k, n);
+/// `c[0..n]` valid.
+unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, c: *mut f32, accumulate: bool) {
+    let npanels = div_ceil(n, NR);
+    let mut jp = 0;
+    while jp + 2 <= npanels {
+        let p0 = pb.add(jp * k * NR);
+        let p1 = p0.add(k * NR);
+        let mut acc = [F32x4::zero(); 4];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
+        }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), (n - j0).min(2 * NR), accumulate);
+        jp += 2;
+    }
+    if jp < npanels {
+        let p0 = pb.add(jp * k * NR);
+        let mut acc = [F32x4::zero(); 2];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+        }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), n - j0, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift32 → f32 in [-1, 1) with 24 random mantissa bits (so products
+    /// and sums round, making order/fusion differences visible).
+    struct Rng(u32);
+    impl Rng {
+        fn next_u32(&mut self) -> u32 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.0 = x;
+            x
+        }
+        fn f32(&mut self) -> f32 {
+            (self.next_u32() >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0
+        }
+        fn vec(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| self.f32()).collect()
+        }
+    }
+
+    /// Storage for a rows×cols operand: row-major (rs = cols + pad, cs = 1)
+    /// or transposed (rs = 1, cs = rows + pad). Exactly the required length.
+    fn layout(rows: usize, cols: usize, trans: bool, pad: usize) -> (usize, usize, usize) {
+        let (rs, cs) = if trans { (1, rows + pad) } else { (cols + pad, 1) };
+        (rs, cs, required_len(rows, cols, rs, cs).unwrap())
+    }
+
+    const SENTINEL: f32 = 12345.5;
+
+    /// Bit-compare the m×n window of `got` vs `want`; padding must be intact.
+    #[allow(clippy::too_many_arguments)]
+    fn compare(what: &str, m: usize, n: usize, k: usize, got: &[f32], want: &[f32], ldc: usize, extra: &str) {
+        for (idx, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+            if g.to_bits() != w.to_bits() {
+                let (i, j) = (idx / ldc, idx % ldc);
+                if j < n && i < m {
+                    panic!(
+                        "{}: (m,n,k)=({},{},{}) {}: first mismatch at (i,j)=({},{}): got {:e} ({:#010x}), reference {:e} ({:#010x})",
+                        what, m, n, k, extra, i, j, g, g.to_bits(), w, w.to_bits()
+                    );
+                } else {
+                    panic!("{}: (m,n,k)=({},{},{}) {}: padding of C modified at index {}", what, m, n, k, extra, idx);
+                }
+            }
+        }
+        assert_eq!(got.len(), want.len());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_case(
+        rng: &mut Rng,
+        ws: &mut GemmWorkspace,
+        pb: &mut PackedB,
+        m: usize,
+        n: usize,
+        k: usize,
+        ta: bool,
+        tb: bool,
+        ldc_pad: usize,
+        accumulate: bool,
+    ) {
+        let (rsa, csa, alen) = layout(m, k, ta, 1);
+        let (rsb, csb, blen) = layout(k, n, tb, 2);
+        let a = rng.vec(alen);
+        let b = rng.vec(blen);
+        let ldc = n + ldc_pad;
+        let clen = if m == 0 { 0 } else { (m - 1) * ldc + n + ldc_pad };
+        let mut c0 = vec![SENTINEL; clen];
+        for i in 0..m {
+            for j in 0..n {
+                c0[i * ldc + j] = if accumulate { rng.f32() * 4.0 } else { f32::NAN };
+            }
+        }
+        let extra = format!(
+            "strides A=({},{}) B=({},{}) ldc={} accumulate={}",
+            rsa, csa, rsb, csb, ldc, accumulate
+        );
+
+        let mut want = c0.clone();
+        gemm_ref(m, n, k, &a, rsa, csa, &b, rsb, csb, &mut want, ldc, accumulate);
+        if !accumulate {
+            assert!(want.iter().all(|x| !x.is_nan()), "reference left NaN: {}", extra);
+        }
+
+        let mut got = c0.clone();
+        gemm(m, n, k, &a, rsa, csa, &b, rsb, csb, &mut got, ldc, accumulate, ws);
+        compare("gemm", m, n, k, &got, &want, ldc, &extra);
+
+        let mut got = c0;
+        pb.pack(k, n, &b, rsb, csb);
+        assert_eq!((pb.k(), pb.n()), (k, n));
+        gemm_packed(m, &a, rsa, csa, pb, &mut got, ldc, accumulate, ws);
+        compare("gemm_packed", m, n, k, &got, &want, ldc, &extra);
+    }
+
+    fn all_layouts(rng: &mut Rng, ws: &mut GemmWorkspace, pb: &mut PackedB, m: usize, n: usize, k: usize) {
+        for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+            for &accumulate in &[false, true] {
+                let ldc_pad = if (m + n + k) & 1 == 0 { 0 } else { 3 };
+                check_case(rng, ws, pb, m, n, k, ta, tb, ldc_pad, accumulate);
+            }
+        }
+    }
+
+    #[test]
+    fn ref_small_known_product() {
+        // A = [[1,2,3],[4,5,6]], B = [[1,0],[0,1],[1,1]] -> [[4,5],[10,11]]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut c = [f32::NAN; 4];
+        gemm_ref(2, 2, 3, &a, 3, 1, &b, 2, 1, &mut c, 2, false);
+        assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+        gemm_ref(2, 2, 3, &a, 3, 1, &b, 2, 1, &mut c, 2, true);
+        assert_eq!(c, [8.0, 10.0, 20.0, 22.0]);
+        // Order matters: (1e8 + 1) - 1e8 = 0 in f32, but 1e8 - 1e8 + 1 = 1.
+        let a = [1.0f32, 1.0, 1.0];
+        let b = [1e8f32, 1.0, -1e8];
+        let mut ws = GemmWorkspace::new();
+        for &(m, n) in &[(1usize, 1usize), (4, 8), (5, 9)] {
+            let mut c = vec![f32::NAN; m * n];
+            gemm(m, n, 3, &a, 0, 1, &b, 1, 0, &mut c, n, false, &mut ws);
+            assert!(c.iter().all(|&x| x == 0.0), "{:?}", c);
+        }
+    }
+
+    #[test]
+    fn sweep_0_to_12() {
+        let mut rng = Rng(0x1234_5678);
+        let mut ws = GemmWorkspace::new();
+        let mut pb = PackedB::new();
+        for m in 0..=12 {
+            for n in 0..=12 {
+                for k in 0..=12 {
+                    all_layouts(&mut rng, &mut ws, &mut pb, m, n, k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_tails() {
+        let mut rng = Rng(0x9e37_79b9);
+        let mut ws = GemmWorkspace::new();
+        let mut pb = PackedB::new();
+        for &m in &[3, 4, 5, 7, 8, 9] {
+            for &n in &[7, 8, 9, 15, 16, 17] {
+                for &k in &[1, 2, 3, 31, 32, 33] {
+                    all_layouts(&mut rng, &mut ws, &mut pb, m, n, k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_vector_paths() {
+        // m == 1 uses dedicated kernels (direct 32/16/4/scalar, gather 8, packed 16/8).
+        let mut rng = Rng(0xdead_beef);
+        let mut ws = GemmWorkspace::new();
+        let mut pb = PackedB::new();
+        for n in 0..=41 {
+            for &k in &[1, 2, 5, 17] {
+                all_layouts(&mut rng, &mut ws, &mut pb, 1, n, k);
+            }
+        }
+        for &m in &[2, 3] {
+            for &n in &[1, 15, 16, 17, 33] {
+                all_layouts(&mut rng, &mut ws, &mut pb, m, n, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_large_sizes() {
+        let mut rng = Rng(0x0bad_f00d);
+        let mut ws = GemmWorkspace::new();
+        let mut pb = PackedB::new();
+        for &(m, n, k) in &[(17, 257, 33), (65, 130, 259), (1, 1024, 256)] {
+            all_layouts(&mut rng, &mut ws, &mut pb, m, n, k);
+        }
+    }
+
+    #[test]
+    fn packed_b_reuse_and_repack() {
+        let mut rng = Rng(42);
+        let mut ws = GemmWorkspace::new();
+        let mut pb = PackedB::new();
+        assert_eq!((pb.k(), pb.n()), (0, 0));
+        // Pack one shape, use it many times with different A, then repack a
+        // different (smaller, then larger) shape into the same PackedB.
+        for &(k, n) in &[(37usize, 29usize), (5, 3), (64, 70), (0, 9), (9, 0)] {
+            let b = rng.vec(k * n);
+            pb.pack(k, n, &b, n, 1);
+            assert_eq!((pb.k(), pb.n()), (k, n));
+            for &m in &[1usize, 2, 6, 13] {
+                let a = rng.vec(m * k);
+                let mut want = vec![f32::NAN; m * n];
+                let mut got = want.clone();
+                gemm(m, n, k, &a, k, 1, &b, n, 1, &mut want, n, false, &mut ws);
+                gemm_packed(m, &a, k, 1, &pb, &mut got, n, false, &mut ws);
+                compare("gemm_packed reuse", m, n, k, &got, &want, n.max(1), "");
+                // Accumulate on top of the previous result.
+                let mut want2 = want.clone();
+                gemm_ref(m, n, k, &a, k, 1, &b, n, 1, &mut want2, n, true);
+                gemm_packed(m, &a, k, 1, &pb, &mut got, n, true, &mut ws);
+                compare("gemm_packed reuse acc", m, n, k, &got, &want2, n.max(1), "");
+            }
+        }
+    }
+
+    #[test]
+    fn k_zero() {
+        let mut ws = GemmWorkspace::new();
+        let mut c = vec![f32::NAN, 7.0, -0.0, 3.0];
+        gemm(2, 2, 0, &[], 0, 1, &[], 2, 1, &mut c, 2, false, &mut ws);
+        assert_eq!(c, vec![0.0; 4]);
+        let mut c = vec![1.5, 7.0, -2.0, 3.0];
+        gemm(2, 2, 0, &[], 0, 1, &[], 2, 1, &mut c, 2, true, &mut ws);
+        assert_eq!(c, vec![1.5, 7.0, -2.0, 3.0]);
+        let mut pb = PackedB::new();
+        pb.pack(0, 2, &[], 2, 1);
+        let mut c = vec![f32::NAN; 4];
+        gemm_packed(2, &[], 0, 1, &pb, &mut c, 2, false, &mut ws);
+        assert_eq!(c, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn warmed_workspace_does_not_reallocate() {
+        let mut rng = Rng(7);
+        let mut ws = GemmWorkspace::new();
+        let (m, n, k) = (13, 21, 19);
+        let a = rng.vec(m * k);
+        let b = rng.vec(k * n);
+        let mut c = vec![0.0; m * n];
+        gemm(m, n, k, &a, k, 1, &b, n, 1, &mut c, n, false, &mut ws);
+        let (pa, pbp) = (ws.apack.as_ptr(), ws.bpack.data.as_ptr());
+        let (ca, cb) = (ws.apack.capacity(), ws.bpack.data.capacity());
+        for &(m2, n2, k2) in &[(13, 21, 19), (5, 8, 19), (2, 3, 4), (13, 21, 19)] {
+            gemm(m2, n2, k2, &a, k2, 1, &b, n2, 1, &mut c, n2, true, &mut ws);
+            assert_eq!((ws.apack.as_ptr(), ws.bpack.data.as_ptr()), (pa, pbp));
+            assert_eq!((ws.apack.capacity(), ws.bpack.data.capacity()), (ca, cb));
+        }
+        let mut pb = PackedB::new();
+        pb.pack(k, n, &b, n, 1);
+        let p = pb.data.as_ptr();
+        pb.pack(k - 3, n - 5, &b, n - 5, 1);
+        pb.pack(k, n, &b, 1, k);
+        assert_eq!(pb.data.as_ptr(), p);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm(m=2, n=3, k=4): A is 2x4")]
+    fn short_a_panics_with_shape() {
+        let mut ws = GemmWorkspace::new();
+        let mut c = vec![0.0; 6];
+        gemm(2, 3, 4, &[0.0; 7], 4, 1, &[0.0; 12], 3, 1, &mut c, 3, false, &mut ws);
+    }
+
+    #[test]
+    #[should_panic(expected = "ldc = 2 < n = 3")]
+    fn small_ldc_panics() {
+        let mut ws = GemmWorkspace::new();
+        let mut c = vec![0.0; 16];
+        gemm(2, 3, 4, &[0.0; 8], 4, 1, &[0.0; 12], 3, 1, &mut c, 2, false, &mut ws);
+    }
+
+    #[test]
+    #[should_panic(expected = "C is 2x3")]
+    fn short_c_panics() {
+        let mut ws = GemmWorkspace::new();
+        let mut c = vec![0.0; 5];
+        gemm(2, 3, 4, &[0.0; 8], 4, 1, &[0.0; 12], 3, 1, &mut c, 3, false, &mut ws);
+    }
+}

@@ -1,0 +1,665 @@
+//! LSTM: one layer-direction over a whole sequence (forward, and backward through time), then the
+//! stacked, optionally bidirectional network that PyTorch's `nn.LSTM` describes.
+//!
+//! Per tick, with gates in PyTorch's order (i, f, g, o) stacked into G = 4H rows:
+//!   a   = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh          (G)
+//!   i = σ(a_i)  f = σ(a_f)  g = tanh(a_g)  o = σ(a_o)
+//!   c_t = f ⊙ c_{t-1} + i ⊙ g
+//!   h_t = o ⊙ tanh(c_t)
+//! Forward does the input projection of all T ticks as one GEMM, then per tick one recurrent GEMM
+//! (W_hh packed once per sequence) followed by a fused pass for bias, activations and the state update.
+//! It keeps the activated gates, c_t and h_{t-1} of every tick for backward.
+//! Backward walks the ticks in reverse, producing the pre-activation gate gradients dA (T×B×G);
+//! the weight gradients are then one GEMM each over all ticks: dW_ih += dAᵀX, dW_hh += dAᵀH_prev,
+//! and the input gradient is one GEMM: dX += dA W_ih.
+//!
+//! A reverse direction is the same cell run over t = T-1 … 0; all per-tick buffers are indexed by
+//! the real tick t, so the big GEMMs need not care about direction.
+
+use crate::act::{sigmoid, sigmoid_grad_from_output, tanh, tanh_grad_from_output};
+use crate::arena::{Arena, Layout, Region};
+use crate::error::{check_finite, check_len, Error, Result};
+use crate::gemm::{gemm, gemm_packed, GemmWorkspace, PackedB};
+use crate::rng::Pcg32;
+
+/// Sizes of one layer-direction pass.
+#[derive(Clone, Copy, Debug)]
+pub struct SeqDims {
+    pub t: usize,
+    pub b: usize,
+    pub i: usize,
+    pub h: usize,
+}
+
+/// Weights of one layer-direction: w_ih G×I, w_hh G×H, b_ih G, b_hh G.
+pub struct CellWeights<'a> {
+    pub w_ih: &'a [f32],
+    pub w_hh: &'a [f32],
+    pub b_ih: &'a [f32],
+    pub b_hh: &'a [f32],
+}
+
+/// Gradients of one layer-direction, same shapes as `CellWeights`; accumulated into.
+pub struct CellGrads<'a> {
+    pub dw_ih: &'a mut [f32],
+    pub dw_hh: &'a mut [f32],
+    pub db_ih: &'a mut [f32],
+    pub db_hh: &'a mut [f32],
+}
+
+/// Activations kept by forward for backward, indexed by real tick t.
+pub struct CellCache<'a> {
+    /// T×B×G: activated gates i, f, g, o.
+    pub gates: &'a mut [f32],
+    /// T×B×H: c_t.
+    pub cells: &'a mut [f32],
+    /// T×B×H: h_{t-1}, the hidden state entering tick t (h0 for the first tick processed).
+    pub h_prev: &'a mut [f32],
+}
+
+#[inline(always)]
+fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
+    if reverse {
+        t_len - 1 - step
+    } else {
+        step
+    }
+}
+
+/// Forward of one layer in one direction over the whole sequence.
+///
+/// - `x`: T×B×I, time-major, contiguous.
+/// - `h`, `c`: B×H. In: h0, c0. Out: h_N, c_N (state after the last tick processed).
+/// - `y`: output h_t of tick t, batch row b, unit j at `y[(t*B + b)*y_stride + j]`, so a
+///   bidirectional layer writes both directions into one T×B×2H buffer (reverse: `y` starts at +H).
+/// - `bias`: G floats of scratch (b_ih + b_hh).
+pub fn lstm_seq_forward(
+    d: SeqDims,
+    w: &CellWeights,
+    reverse: bool,
+    x: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+    y: &mut [f32],
+    y_stride: usize,
+    cache: CellCache,
+    bias: &mut [f32],
+    pb: &mut PackedB,
+    ws: &mut GemmWorkspace,
+) {
+    let SeqDims { t: tn, b: bn, i: input, h: hid } = d;
+    let g4 = 4 * hid;
+    debug_assert!(x.len() == tn * bn * input && h.len() == bn * hid && c.len() == bn * hid);
+    debug_assert!(y.len() >= (tn * bn - 1) * y_stride + hid);
+    debug_assert!(cache.gates.len() == tn * bn * g4 && cache.cells.len() == tn * bn * hid);
+    for k in 0..g4 {
+        bias[k] = w.b_ih[k] + w.b_hh[k];
+    }
+    // Input projection of every tick at once: A[T·B, G] = X · W_ihᵀ.
+    gemm(tn * bn, g4, input, x, input, 1, w.w_ih, 1, input, cache.gates, g4, false, ws);
+    // W_hhᵀ (H×G) packed once, reused by every tick.
+    pb.pack(hid, g4, w.w_hh, 1, hid);
+    for step in 0..tn {
+        let t = tick(reverse, tn, step);
+        let rows = t * bn..(t + 1) * bn;
+        cache.h_prev[rows.start * hid..rows.end * hid].copy_from_slice(h);
+        let a = &mut cache.gates[rows.start * g4..rows.end * g4];
+        gemm_packed(bn, h, hid, 1, pb, a, g4, true, ws);
+        for bi in 0..bn {
+            let a = &mut a[bi * g4..(bi + 1) * g4];
+            let cell = &mut cache.cells[(rows.start + bi) * hid..(rows.start + bi + 1) * hid];
+            let h_row = &mut h[bi * hid..(bi + 1) * hid];
+            let c_row = &mut c[bi * hid..(bi + 1) * hid];
+            let y_row = &mut y[(t * bn + bi) * y_stride..(t * bn + bi) * y_stride + hid];
+            for j in 0..hid {
+                let ig = sigmoid(a[j] + bias[j]);
+                let fg = sigmoid(a[hid + j] + bias[hid + j]);
+                let gg = tanh(a[2 * hid + j] + bias[2 * hid + j]);
+                let og = sigmoid(a[3 * hid + j] + bias[3 * hid + j]);
+                a[j] = ig;
+                a[hid + j] = fg;
+                a[2 * hid + j] = gg;
+                a[3 * hid + j] = og;
+                let cn = fg * c_row[j] + ig * gg;
+                let hn = og * tanh(cn);
+                c_row[j] = cn;
+                cell[j] = cn;
+                h_row[j] = hn;
+                y_row[j] = hn;
+            }
+        }
+    }
+}
+
+/// Backward through time of one layer in one direction, for the most recent `lstm_seq_forward`.
+///
+/// - `x`, `c0`, `cache`: what forward saw and kept.
+/// - `dy`: dL/dy_t laid out like forward's `y` (same stride).
+/// - `dh`, `dc`: B×H. In: dL/dh_N, dL/dc_N. Out: dL/dh0, dL/dc0.
+/// - `da`: T×B×G scratch, left holding the pre-activation gate gradients.
+/// - `dx`: T×B×I, accumulated into (both directions of a layer add into one dX).
+/// - `g`: parameter gradients, accumulated into.
+pub fn lstm_seq_backward(
+    d: SeqDims,
+    w: &CellWeights,
+    reverse: bool,
+    x: &[f32],
+    c0: &[f32],
+    gates: &[f32],
+    cells: &[f32],
+    h_prev: &[f32],
+    dy: &[f32],
+    dy_stride: usize,
+    dh: &mut [f32],
+    dc: &mut [f32],
+    da: &mut [f32],
+    dx: &mut [f32],
+    g: CellGrads,
+    pb: &mut PackedB,
+    ws: &mut GemmWorkspace,
+) {
+    let SeqDims { t: tn, b: bn, i: input, h: hid } = d;
+    let g4 = 4 * hid;
+    debug_assert!(da.len() == tn * bn * g4 && dx.len() == tn * bn * input);
+    // W_hh (G×H) packed once: dh_{t-1} = dA_t · W_hh.
+    pb.pack(g4, hid, w.w_hh, hid, 1);
+    for step in (0..tn).rev() {
+        let t = tick(reverse, tn, step);
+        // c_{t-1}: the cell of the tick processed just before t, or c0.
+        let prev = if step == 0 { None } else { Some(tick(reverse, tn, step - 1)) };
+        for bi in 0..bn {
+            let r = t * bn + bi;
+            let gate = &gates[r * g4..(r + 1) * g4];
+            let cell = &cells[r * hid..(r + 1) * hid];
+            let cprev = match prev {
+                None => &c0[bi * hid..(bi + 1) * hid],
+                Some(tp) => &cells[(tp * bn + bi) * hid..(tp * bn + bi + 1) * hid],
+            };
+            let dy_row = &dy[r * dy_stride..r * dy_stride + hid];
+            let dh_row = &dh[bi * hid..(bi + 1) * hid];
+            let dc_row = &mut dc[bi * hid..(bi + 1) * hid];
+            let da_row = &mut da[r * g4..(r + 1) * g4];
+            for j in 0..hid {
+                let (ig, fg, gg, og) = (gate[j], gate[hid + j], gate[2 * hid + j], gate[3 * hid + j]);
+                let tc = tanh(cell[j]);
+                let dh_t = dh_row[j] + dy_row[j];
+                let dct = dc_row[j] + dh_t * og * tanh_grad_from_output(tc);
+                da_row[j] = dct * gg * sigmoid_grad_from_output(ig);
+                da_row[hid + j] = dct * cprev[j] * sigmoid_grad_from_output(fg);
+                da_row[2 * hid + j] = dct * ig * tanh_grad_from_output(gg);
+                da_row[3 * hid + j] = dh_t * tc * sigmoid_grad_from_output(og);
+                dc_row[j] = dct * fg;
+            }
+        }
+        gemm_packed(bn, &da[t * bn * g4..(t + 1) * bn * g4], g4, 1, pb, dh, hid, false, ws);
+    }
+    let rows = tn * bn;
+    // dW_ih += dAᵀ X ; dW_hh += dAᵀ H_prev ; dX += dA W_ih ; db += column sums of dA.
+    gemm(g4, input, rows, da, 1, g4, x, input, 1, g.dw_ih, input, true, ws);
+    gemm(g4, hid, rows, da, 1, g4, h_prev, hid, 1, g.dw_hh, hid, true, ws);
+    gemm(rows, input, g4, da, g4, 1, w.w_ih, input, 1, dx, input, true, ws);
+    for r in 0..rows {
+        let row = &da[r * g4..(r + 1) * g4];
+        for k in 0..g4 {
+            g.db_ih[k] += row[k];
+            g.db_hh[k] += row[k];
+        }
+    }
+}
+
+/// Shape of an LSTM stack, as `nn.LSTM(input_size, hidden_size, num_layers, bidirectional=...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmConfig {
+    pub input_size: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub bidirectional: bool,
+}
+
+/// Where one layer-direction's parameters sit in the parameter block (PyTorch state_dict order:
+/// weight_ih, weight_hh, bias_ih, bias_hh; layer-major, forward before reverse).
+#[derive(Clone, Copy, Debug)]
+pub struct CellOffsets {
+    pub w_ih: Region,
+    pub w_hh: Region,
+    pub b_ih: Region,
+    pub b_hh: Region,
+}
+
+impl LstmConfig {
+    pub fn dirs(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+    /// Width of layer `l`'s input: I for layer 0, D·H above.
+    pub fn layer_input(&self, l: usize) -> usize {
+        if l == 0 {
+            self.input_size
+        } else {
+            self.dirs() * self.hidden_size
+        }
+    }
+    pub fn validate(&self) -> Result<()> {
+        if self.input_size == 0 || self.hidden_size == 0 || self.num_layers == 0 {
+            return Err(Error::Value(format!(
+                "LSTM: inputSize, hiddenSize and numLayers must be positive integers, got {}, {}, {}",
+                self.input_size, self.hidden_size, self.num_layers
+            )));
+        }
+        Ok(())
+    }
+    /// Parameter regions of every layer-direction, in state_dict order, and the total count.
+    pub fn param_layout(&self) -> (Vec<CellOffsets>, usize) {
+        let g4 = 4 * self.hidden_size;
+        let mut cells = Vec::with_capacity(self.num_layers * self.dirs());
+        let mut off = 0;
+        let mut take = |n: usize| {
+            let r = Region { off, len: n };
+            off += n;
+            r
+        };
+        for l in 0..self.num_layers {
+            for _ in 0..self.dirs() {
+                cells.push(CellOffsets {
+                    w_ih: take(g4 * self.layer_input(l)),
+                    w_hh: take(g4 * self.hidden_size),
+                    b_ih: take(g4),
+                    b_hh: take(g4),
+                });
+            }
+        }
+        (cells, off)
+    }
+}
+
+/// Regions of the activation arena for one (T, B).
+struct Acts {
+    t: usize,
+    b: usize,
+    /// T×B×I, time-major copy of the input.
+    x: Region,
+    /// Per layer: T×B×D·H outputs (time-major).
+    layer_out: Vec<Region>,
+    /// T×B×D·H: the network output in the caller's layout (only written when batch-first).
+    out_user: Region,
+    /// L·D×B×H each.
+    h0: Region,
+    c0: Region,
+    hn: Region,
+    cn: Region,
+    /// Per layer-direction caches.
+    gates: Vec<Region>,
+    cells: Vec<Region>,
+    h_prev: Vec<Region>,
+    bias: Region,
+    // Backward.
+    dy: Region,
+    dbuf: [Region; 2],
+    da: Region,
+    dh0: Region,
+    dc0: Region,
+    dx_user: Region,
+}
+
+impl Acts {
+    fn new(cfg: &LstmConfig, t: usize, b: usize) -> (Acts, usize) {
+        let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
+        let (tb, dh_w, ld) = (t * b, cfg.dirs() * cfg.hidden_size, cfg.num_layers * cfg.dirs());
+        let widest = cfg.input_size.max(dh_w);
+        let mut l = Layout::new();
+        let acts = Acts {
+            t,
+            b,
+            x: l.take(tb * cfg.input_size),
+            layer_out: (0..l_n).map(|_| l.take(tb * dh_w)).collect(),
+            out_user: l.take(tb * dh_w),
+            h0: l.take(ld * b * h),
+            c0: l.take(ld * b * h),
+            hn: l.take(ld * b * h),
+            cn: l.take(ld * b * h),
+            gates: (0..ld).map(|_| l.take(tb * 4 * h)).collect(),
+            cells: (0..ld).map(|_| l.take(tb * h)).collect(),
+            h_prev: (0..ld).map(|_| l.take(tb * h)).collect(),
+            bias: l.take(4 * h),
+            dy: l.take(tb * dh_w),
+            dbuf: [l.take(tb * widest), l.take(tb * widest)],
+            da: l.take(tb * 4 * h),
+            dh0: l.take(ld * b * h),
+            dc0: l.take(ld * b * h),
+            dx_user: l.take(tb * cfg.input_size),
+        };
+        let _ = dirs;
+        (acts, l.total())
+    }
+}
+
+/// Copy `src` (rows of `w` floats in `a`-major order a×b) into `dst` in b-major order: the
+/// batch-first ↔ time-major transpose of a [A, B, w] tensor into [B, A, w].
+fn transpose_rows(src: &[f32], dst: &mut [f32], a: usize, b: usize, w: usize) {
+    for i in 0..a {
+        for j in 0..b {
+            dst[(j * a + i) * w..(j * a + i + 1) * w].copy_from_slice(&src[(i * b + j) * w..(i * b + j + 1) * w]);
+        }
+    }
+}
+
+/// Which buffer of an `Lstm` the ABI asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LstmBuffer {
+    Output,
+    HN,
+    CN,
+    DInput,
+    DH0,
+    DC0,
+}
+
+/// A stacked, optionally bidirectional LSTM with its parameters, gradients and activations.
+pub struct Lstm {
+    pub cfg: LstmConfig,
+    cells: Vec<CellOffsets>,
+    /// All parameters, state_dict order.
+    pub params: Vec<f32>,
+    /// Gradients, same layout as `params`.
+    pub grads: Vec<f32>,
+    arena: Arena,
+    acts: Option<Acts>,
+    batch_first: bool,
+    /// True between a forward and the next resize: backward is allowed.
+    have_forward: bool,
+    pb: PackedB,
+    ws: GemmWorkspace,
+}
+
+impl Lstm {
+    /// A network initialised like PyTorch: every parameter uniform in ±1/√H, from `seed`.
+    pub fn new(cfg: LstmConfig, seed: u64) -> Result<Lstm> {
+        cfg.validate()?;
+        let (cells, n) = cfg.param_layout();
+        let mut params = vec![0.0; n];
+        Pcg32::new(seed).fill_uniform(&mut params, 1.0 / (cfg.hidden_size as f32).sqrt());
+        Ok(Lstm {
+            cfg,
+            cells,
+            params,
+            grads: vec![0.0; n],
+            arena: Arena::new(),
+            acts: None,
+            batch_first: false,
+            have_forward: false,
+            pb: PackedB::new(),
+            ws: GemmWorkspace::new(),
+        })
+    }
+
+    /// (T, B) of the latest forward, if any.
+    pub fn last_dims(&self) -> Option<(usize, usize)> {
+        self.acts.as_ref().map(|a| (a.t, a.b))
+    }
+
+    pub fn cell_offsets(&self) -> &[CellOffsets] {
+        &self.cells
+    }
+
+    /// Bytes of wasm memory held by this network (parameters, gradients, activations, scratch).
+    pub fn bytes(&self) -> usize {
+        (self.params.capacity() + self.grads.capacity()) * 4 + self.arena.bytes()
+    }
+
+    /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
+    fn fit(&mut self, t: usize, b: usize) {
+        let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b);
+        if !same {
+            let (acts, total) = Acts::new(&self.cfg, t, b);
+            self.arena.fit(total);
+            self.acts = Some(acts);
+        }
+    }
+
+    /// Pointer to one of the result buffers of the latest forward/backward, and its length.
+    pub fn buffer(&self, which: LstmBuffer) -> Option<(*const f32, usize)> {
+        let a = self.acts.as_ref()?;
+        let r = match which {
+            LstmBuffer::Output => {
+                if self.batch_first {
+                    a.out_user
+                } else {
+                    a.layer_out[self.cfg.num_layers - 1]
+                }
+            }
+            LstmBuffer::HN => a.hn,
+            LstmBuffer::CN => a.cn,
+            LstmBuffer::DInput => {
+                if self.batch_first {
+                    a.dx_user
+                } else {
+                    a.dbuf[self.dx_buf_index()]
+                        .sub(0, a.t * a.b * self.cfg.input_size)
+                }
+            }
+            LstmBuffer::DH0 => a.dh0,
+            LstmBuffer::DC0 => a.dc0,
+        };
+        Some((self.arena.ptr(r), r.len))
+    }
+
+    /// Backward ends with layer 0's input gradient in dbuf[L % 2]... see `backward`.
+    fn dx_buf_index(&self) -> usize {
+        // Layer L-1 writes its dX into dbuf[0], layer L-2 into dbuf[1], ...: layer 0 into dbuf[(L-1) % 2].
+        (self.cfg.num_layers - 1) % 2
+    }
+
+    /// Forward over `x` ([T, B, I], or [B, T, I] when `batch_first`), from h0/c0 ([L·D, B, H]) or zeros.
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        batch_first: bool,
+        h0: Option<&[f32]>,
+        c0: Option<&[f32]>,
+    ) -> Result<()> {
+        let cfg = self.cfg;
+        let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
+        if t == 0 || b == 0 {
+            return Err(Error::Shape(format!(
+                "LSTM.forward: input must have at least one tick and one sequence, got T={} B={}",
+                t, b
+            )));
+        }
+        check_len("LSTM.forward: input", x.len(), t * b * cfg.input_size)?;
+        check_finite("LSTM.forward: input", x)?;
+        for (name, s) in [("h0", h0), ("c0", c0)] {
+            if let Some(s) = s {
+                check_len(&format!("LSTM.forward: {}", name), s.len(), l_n * dirs * b * h)?;
+                check_finite(&format!("LSTM.forward: {}", name), s)?;
+            }
+        }
+        self.have_forward = false;
+        self.fit(t, b);
+        self.batch_first = batch_first;
+        let a = self.acts.as_ref().unwrap();
+        {
+            let [xa, h0a, c0a] = self.arena.split([a.x, a.h0, a.c0]);
+            if batch_first {
+                transpose_rows(x, xa, b, t, cfg.input_size);
+            } else {
+                xa.copy_from_slice(x);
+            }
+            match h0 {
+                Some(s) => h0a.copy_from_slice(s),
+                None => h0a.fill(0.0),
+            }
+            match c0 {
+                Some(s) => c0a.copy_from_slice(s),
+                None => c0a.fill(0.0),
+            }
+        }
+        let bh = b * h;
+        let dh_w = dirs * h;
+        for l in 0..l_n {
+            let input = cfg.layer_input(l);
+            let x_region = if l == 0 { a.x } else { a.layer_out[l - 1] };
+            for d in 0..dirs {
+                let k = l * dirs + d;
+                let co = self.cells[k];
+                let w = CellWeights {
+                    w_ih: &self.params[co.w_ih.off..co.w_ih.off + co.w_ih.len],
+                    w_hh: &self.params[co.w_hh.off..co.w_hh.off + co.w_hh.len],
+                    b_ih: &self.params[co.b_ih.off..co.b_ih.off + co.b_ih.len],
+                    b_hh: &self.params[co.b_hh.off..co.b_hh.off + co.b_hh.len],
+                };
+                let y_region = a.layer_out[l].sub(d * h, t * b * dh_w - d * h);
+                let [xs, h0s, c0s, hn, cn, y, gates, cells, h_prev, bias] = self.arena.split([
+                    x_region,
+                    a.h0.sub(k * bh, bh),
+                    a.c0.sub(k * bh, bh),
+                    a.hn.sub(k * bh, bh),
+                    a.cn.sub(k * bh, bh),
+                    y_region,
+                    a.gates[k],
+                    a.cells[k],
+                    a.h_prev[k],
+                    a.bias,
+                ]);
+                hn.copy_from_slice(h0s);
+                cn.copy_from_slice(c0s);
+                lstm_seq_forward(
+                    SeqDims { t, b, i: input, h },
+                    &w,
+                    d == 1,
+                    xs,
+                    hn,
+                    cn,
+                    y,
+                    dh_w,
+                    CellCache { gates, cells, h_prev },
+                    bias,
+                    &mut self.pb,
+                    &mut self.ws,
+                );
+            }
+        }
+        if batch_first {
+            let [top, out] = self.arena.split([a.layer_out[l_n - 1], a.out_user]);
+            transpose_rows(top, out, t, b, dh_w);
+        }
+        self.have_forward = true;
+        Ok(())
+    }
+
+    /// Backward through time for the latest forward. `dy` is dL/doutput in the forward's layout;
+    /// `dhn`, `dcn` ([L·D, B, H]) are dL/dh_N, dL/dc_N, or zeros when absent.
+    /// Parameter gradients are *added* to `grads` (call `zero_grad` first for a fresh gradient).
+    pub fn backward(&mut self, dy: &[f32], dhn: Option<&[f32]>, dcn: Option<&[f32]>) -> Result<()> {
+        if !self.have_forward {
+            return Err(Error::State("LSTM.backward: call forward first (backward needs its activations)".into()));
+        }
+        let cfg = self.cfg;
+        let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
+        let a = self.acts.as_ref().unwrap();
+        let (t, b) = (a.t, a.b);
+        let (bh, dh_w) = (b * h, dirs * h);
+        check_len("LSTM.backward: dOutput", dy.len(), t * b * dh_w)?;
+        check_finite("LSTM.backward: dOutput", dy)?;
+        for (name, s) in [("dHN", dhn), ("dCN", dcn)] {
+            if let Some(s) = s {
+                check_len(&format!("LSTM.backward: {}", name), s.len(), l_n * dirs * bh)?;
+                check_finite(&format!("LSTM.backward: {}", name), s)?;
+            }
+        }
+        {
+            let [dya, dh0, dc0] = self.arena.split([a.dy, a.dh0, a.dc0]);
+            if self.batch_first {
+                transpose_rows(dy, dya, b, t, dh_w);
+            } else {
+                dya.copy_from_slice(dy);
+            }
+            // dh0/dc0 start as dL/dh_N, dL/dc_N and are walked back to tick 0 in place.
+            match dhn {
+                Some(s) => dh0.copy_from_slice(s),
+                None => dh0.fill(0.0),
+            }
+            match dcn {
+                Some(s) => dc0.copy_from_slice(s),
+                None => dc0.fill(0.0),
+            }
+        }
+        let mut d_out = a.dy;
+        for l in (0..l_n).rev() {
+            let input = cfg.layer_input(l);
+            let x_region = if l == 0 { a.x } else { a.layer_out[l - 1] };
+            let d_in = a.dbuf[(l_n - 1 - l) % 2].sub(0, t * b * input);
+            self.arena.get_mut(d_in).fill(0.0);
+            for d in 0..dirs {
+                let k = l * dirs + d;
+                let co = self.cells[k];
+                let w = CellWeights {
+                    w_ih: &self.params[co.w_ih.off..co.w_ih.off + co.w_ih.len],
+                    w_hh: &self.params[co.w_hh.off..co.w_hh.off + co.w_hh.len],
+                    b_ih: &self.params[co.b_ih.off..co.b_ih.off + co.b_ih.len],
+                    b_hh: &self.params[co.b_hh.off..co.b_hh.off + co.b_hh.len],
+                };
+                let (gw_ih, rest) = self.grads[co.w_ih.off..].split_at_mut(co.w_ih.len);
+                let (gw_hh, rest) = rest.split_at_mut(co.w_hh.len);
+                let (gb_ih, rest) = rest.split_at_mut(co.b_ih.len);
+                let gb_hh = &mut rest[..co.b_hh.len];
+                let dy_region = d_out.sub(d * h, t * b * dh_w - d * h);
+                let [xs, c0s, gates, cells, h_prev, dys, dh, dc, da, dx] = self.arena.split([
+                    x_region,
+                    a.c0.sub(k * bh, bh),
+                    a.gates[k],
+                    a.cells[k],
+                    a.h_prev[k],
+                    dy_region,
+                    a.dh0.sub(k * bh, bh),
+                    a.dc0.sub(k * bh, bh),
+                    a.da,
+                    d_in,
+                ]);
+                lstm_seq_backward(
+                    SeqDims { t, b, i: input, h },
+                    &w,
+                    d == 1,
+                    xs,
+                    c0s,
+                    gates,
+                    cells,
+                    h_prev,
+                    dys,
+                    dh_w,
+                    dh,
+                    dc,
+                    da,
+                    dx,
+                    CellGrads { dw_ih: gw_ih, dw_hh: gw_hh, db_ih: gb_ih, db_hh: gb_hh },
+                    &mut self.pb,
+                    &mut self.ws,
+                );
+            }
+            d_out = d_in;
+        }
+        if self.batch_first {
+            let [dx_tm, dx_user] = self.arena.split([d_out, a.dx_user]);
+            transpose_rows(dx_tm, dx_user, t, b, cfg.input_size);
+        }
+        Ok(())
+    }
+
+    pub fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    /// Whether the byte range [addr, addr + bytes) overlaps memory this object owns; inputs given
+    /// by address must not, since the call writes that memory while reading the input.
+    pub fn owns(&self, addr: usize, bytes: usize) -> bool {
+        let overlaps = |v: &Vec<f32>| {
+            let start = v.as_ptr() as usize;
+            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
+        };
+        self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
+    }
+}

@@ -1,0 +1,222 @@
+//! A tiny 4-lane `f32` SIMD vocabulary used by the GEMM micro-kernels.
+//!
+//! * On `wasm32` with the `simd128` target feature enabled, [`F32x4`] wraps
+//!   `core::arch::wasm32::v128` and every operation is a single SIMD128
+//!   instruction (`f32x4.splat`, `v128.load`, `v128.store`, `f32x4.add`,
+//!   `f32x4.mul`).
+//! * Everywhere else (native builds, scalar wasm builds) it is a `[f32; 4]`
+//!   emulation with exactly the same per-lane semantics.
+//!
+//! Every lane operation is a single IEEE-754 binary32 operation rounded to
+//! nearest-even (wasm `f32x4.add` / `f32x4.mul` are specified per lane to be
+//! the scalar `f32.add` / `f32.mul`). There is deliberately **no** fused
+//! multiply-add: `a.mul(b).add(c)` is always two roundings. Hence code written
+//! against this vocabulary produces bit-identical results in both builds
+//! (NaN payloads aside, which IEEE/wasm leave unspecified).
+//!
+//! All operations are `#[inline(always)]` so that the kernels compile to
+//! straight-line register code.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod imp {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load, v128_store,
+    };
+
+    /// Four `f32` lanes in one SIMD128 register.
+    #[derive(Clone, Copy, Debug)]
+    #[repr(transparent)]
+    pub struct F32x4(v128);
+
+    // The simd128 intrinsics are safe functions on recent toolchains but the
+    // `unsafe` blocks keep older ones happy; silence the lint either way.
+    #[allow(unused_unsafe, clippy::should_implement_trait)]
+    impl F32x4 {
+        /// All lanes `+0.0`.
+        #[inline(always)]
+        pub fn zero() -> Self {
+            F32x4(unsafe { f32x4_splat(0.0) })
+        }
+
+        /// All lanes `x`.
+        #[inline(always)]
+        pub fn splat(x: f32) -> Self {
+            F32x4(unsafe { f32x4_splat(x) })
+        }
+
+        /// Lanes `[a, b, c, d]`.
+        #[inline(always)]
+        pub fn new(a: f32, b: f32, c: f32, d: f32) -> Self {
+            F32x4(unsafe { f32x4(a, b, c, d) })
+        }
+
+        /// Unaligned load of `s[off..off + 4]`. Panics if out of bounds.
+        #[inline(always)]
+        pub fn load(s: &[f32], off: usize) -> Self {
+            let s = &s[off..off + 4];
+            unsafe { Self::load_ptr(s.as_ptr()) }
+        }
+
+        /// Unaligned store into `s[off..off + 4]`. Panics if out of bounds.
+        #[inline(always)]
+        pub fn store(self, s: &mut [f32], off: usize) {
+            let s = &mut s[off..off + 4];
+            unsafe { self.store_ptr(s.as_mut_ptr()) }
+        }
+
+        /// Unaligned load of 4 floats from `p`.
+        ///
+        /// # Safety
+        /// `p .. p + 4` must be valid for reads.
+        #[inline(always)]
+        pub unsafe fn load_ptr(p: *const f32) -> Self {
+            F32x4(v128_load(p as *const v128))
+        }
+
+        /// Unaligned store of 4 floats to `p`.
+        ///
+        /// # Safety
+        /// `p .. p + 4` must be valid for writes.
+        #[inline(always)]
+        pub unsafe fn store_ptr(self, p: *mut f32) {
+            v128_store(p as *mut v128, self.0)
+        }
+
+        /// Lane-wise `self + o` (one IEEE rounding per lane).
+        #[inline(always)]
+        pub fn add(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_add(self.0, o.0) })
+        }
+
+        /// Lane-wise `self * o` (one IEEE rounding per lane).
+        #[inline(always)]
+        pub fn mul(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_mul(self.0, o.0) })
+        }
+
+        /// The four lanes as an array.
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            unsafe {
+                [
+                    f32x4_extract_lane::<0>(self.0),
+                    f32x4_extract_lane::<1>(self.0),
+                    f32x4_extract_lane::<2>(self.0),
+                    f32x4_extract_lane::<3>(self.0),
+                ]
+            }
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod imp {
+    /// Four `f32` lanes, emulated with a plain array (same per-lane semantics
+    /// as the SIMD128 build).
+    #[derive(Clone, Copy, Debug)]
+    #[repr(transparent)]
+    pub struct F32x4([f32; 4]);
+
+    #[allow(clippy::should_implement_trait)]
+    impl F32x4 {
+        /// All lanes `+0.0`.
+        #[inline(always)]
+        pub fn zero() -> Self {
+            F32x4([0.0; 4])
+        }
+
+        /// All lanes `x`.
+        #[inline(always)]
+        pub fn splat(x: f32) -> Self {
+            F32x4([x; 4])
+        }
+
+        /// Lanes `[a, b, c, d]`.
+        #[inline(always)]
+        pub fn new(a: f32, b: f32, c: f32, d: f32) -> Self {
+            F32x4([a, b, c, d])
+        }
+
+        /// Unaligned load of `s[off..off + 4]`. Panics if out of bounds.
+        #[inline(always)]
+        pub fn load(s: &[f32], off: usize) -> Self {
+            let s = &s[off..off + 4];
+            F32x4([s[0], s[1], s[2], s[3]])
+        }
+
+        /// Unaligned store into `s[off..off + 4]`. Panics if out of bounds.
+        #[inline(always)]
+        pub fn store(self, s: &mut [f32], off: usize) {
+            s[off..off + 4].copy_from_slice(&self.0);
+        }
+
+        /// Unaligned load of 4 floats from `p`.
+        ///
+        /// # Safety
+        /// `p .. p + 4` must be valid for reads.
+        #[inline(always)]
+        pub unsafe fn load_ptr(p: *const f32) -> Self {
+            F32x4((p as *const [f32; 4]).read_unaligned())
+        }
+
+        /// Unaligned store of 4 floats to `p`.
+        ///
+        /// # Safety
+        /// `p .. p + 4` must be valid for writes.
+        #[inline(always)]
+        pub unsafe fn store_ptr(self, p: *mut f32) {
+            (p as *mut [f32; 4]).write_unaligned(self.0)
+        }
+
+        /// Lane-wise `self + o` (one IEEE rounding per lane).
+        #[inline(always)]
+        pub fn add(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            F32x4([a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]])
+        }
+
+        /// Lane-wise `self * o` (one IEEE rounding per lane).
+        #[inline(always)]
+        pub fn mul(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            F32x4([a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]])
+        }
+
+        /// The four lanes as an array.
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            self.0
+        }
+    }
+}
+
+pub use imp::F32x4;
+
+impl Default for F32x4 {
+    #[inline(always)]
+    fn default() -> Self {
+        F32x4::zero()
+    }
+}
+
+/// `true` when [`F32x4`] is backed by real SIMD128 instructions.
+pub const HAS_SIMD128: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+
+#[cfg(test)]
+mod tests {
+    use super::F32x4;
+
+    #[test]
+    fn lanes_roundtrip_and_ops() {
+        let v = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+        let a = F32x4::load(&v, 1);
+        assert_eq!(a.to_array(), [2.0, 3.0, 4.0, 5.0]);
+        let b = F32x4::splat(0.5);
+        assert_eq!(a.mul(b).add(F32x4::new(1.0, 1.0, 1.0, 1.0)).to_array(), [2.0, 2.5, 3.0, 3.5]);
+        let mut out = [0.0f32; 6];
+        a.store(&mut out, 2);
+        assert_eq!(out, [0.0, 0.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(F32x4::zero().to_array(), [0.0; 4]);
+        assert_eq!(F32x4::default().to_array(), [0.0; 4]);
+    }
+}
