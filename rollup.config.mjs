@@ -1,0 +1,8 @@
+// Bundles the tsc output (build/tsc) into dist/: the browser/default entry and the Node entry,
+// sharing one chunk. The .wasm files are assets next to them (scripts/build-wasm.sh), resolved
+// at run time with new URL(..., import.meta.url).
+export default {
+  input: { index: 'build/tsc/index.js', node: 'build/tsc/node.js' },
+  external: [/^node:/],
+  output: { dir: 'dist', format: 'es', chunkFileNames: 'lstm-core.js', sourcemap: false },
+};

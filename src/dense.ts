@@ -1,0 +1,121 @@
+import { ShapeError, formatShape } from './errors.js';
+import { ChainLayer, ParamLayer, ParamSpec, layoutParams, positiveInt, seedWords } from './layer.js';
+import { Runtime, runtime } from './runtime.js';
+import { Tensor, TensorLike, checkTensor } from './tensor.js';
+
+/** Options of `new Dense(...)`, as PyTorch's `nn.Linear(in_features, out_features)`. */
+export interface DenseOptions {
+  /** Features of each input row. Required. */
+  inputSize: number;
+  /** Output features. Required. */
+  units: number;
+  /** Seed of the initial weights (uniform in ±1/√inputSize, as PyTorch). Default: random. */
+  seed?: number;
+  /** Runtime to allocate in. Default: the one `ready()` made. */
+  runtime?: Runtime;
+}
+
+export interface DenseBackwardResult {
+  /** dL/d input, shaped like the input. */
+  dInput: Tensor;
+  /** dL/d weight [units, inputSize] and dL/d bias [units]. */
+  grads: Record<string, Tensor>;
+}
+
+/**
+ * Affine layer y = x Wᵀ + b over the last axis (`weight` [units, inputSize], `bias` [units]).
+ * Any leading axes are kept, so a [T, B, F] LSTM output gives [T, B, units]: a head at every tick.
+ *
+ * Holds wasm memory: call `dispose()` when done.
+ */
+export class Dense extends ParamLayer implements ChainLayer {
+  readonly config: Readonly<{ inputSize: number; units: number }>;
+  readonly params: readonly ParamSpec[];
+  readonly paramCount: number;
+  protected readonly kind = 'Dense';
+  private lastShape: number[] | undefined;
+
+  constructor(options: DenseOptions) {
+    const op = 'new Dense';
+    if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { inputSize, units }`);
+    const inputSize = positiveInt(op, 'inputSize', options.inputSize);
+    const units = positiveInt(op, 'units', options.units);
+    const rt = options.runtime ?? runtime();
+    const [lo, hi] = seedWords(options.seed, op);
+    super(rt, rt.core.lstmw_dense_new(inputSize, units, lo, hi));
+    this.config = Object.freeze({ inputSize, units });
+    const { specs, total } = layoutParams([
+      ['weight', [units, inputSize]],
+      ['bias', [units]],
+    ]);
+    this.params = specs;
+    this.paramCount = total;
+  }
+
+  /** y = x Wᵀ + b for x of shape [..., inputSize]; returns a copy of shape [..., units]. */
+  forward(x: TensorLike): Tensor {
+    const op = 'Dense.forward';
+    this.live('forward');
+    if (x && Array.isArray(x.shape) && x.shape.length >= 1) {
+      checkTensor(op, 'x', x, [...x.shape.slice(0, -1).map(() => null), this.config.inputSize], '[..., inputSize]');
+    } else {
+      checkTensor(op, 'x', x, [null, this.config.inputSize], '[..., inputSize]');
+    }
+    const shape = this.outputShape(op, x.shape);
+    const [xp] = this.rt.stage([x.data]);
+    const yp = this.forwardPtr(xp, x.shape);
+    return new Tensor(this.rt.copyOut(yp, x.data.length / this.config.inputSize * this.config.units), shape);
+  }
+
+  /** Backward for the most recent forward; gradients are for this call alone. */
+  backward(options: { dOutput: TensorLike }): DenseBackwardResult {
+    const op = 'Dense.backward';
+    this.live('backward');
+    if (!this.lastShape) throw new Error(`${op}: call forward first`);
+    const inShape = this.lastShape;
+    checkTensor(op, 'dOutput', options?.dOutput, this.outputShape(op, inShape), 'the shape of forward\'s output');
+    this.zeroGrad();
+    const [dyp] = this.rt.stage([options.dOutput.data]);
+    const dxp = this.backwardPtr(dyp);
+    const n = inShape.reduce((a, b) => a * b, 1);
+    return { dInput: new Tensor(this.rt.copyOut(dxp, n), inShape.slice()), grads: this.gradients() };
+  }
+
+  outputShape(op: string, s: readonly number[]): number[] {
+    if (s.length < 1 || s[s.length - 1] !== this.config.inputSize) {
+      throw new ShapeError(`${op}: Dense input must have shape [..., ${this.config.inputSize}], got ${formatShape(s)}`, op, 'x', [null, this.config.inputSize], s.slice());
+    }
+    return [...s.slice(0, -1), this.config.units];
+  }
+
+  forwardPtr(xPtr: number, s: readonly number[]): number {
+    const h = this.live('forward');
+    const rows = s.slice(0, -1).reduce((a, b) => a * b, 1);
+    this.lastShape = undefined;
+    this.rt.check(this.rt.core.lstmw_dense_forward(h, xPtr, rows));
+    this.lastShape = s.slice();
+    return this.rt.core.lstmw_dense_buffer(h, 0);
+  }
+
+  backwardPtr(dyPtr: number): number {
+    const h = this.live('backward');
+    this.rt.check(this.rt.core.lstmw_dense_backward(h, dyPtr));
+    return this.rt.core.lstmw_dense_buffer(h, 1);
+  }
+
+  zeroGrad(): void {
+    this.rt.check(this.rt.core.lstmw_dense_zero_grad(this.live('zeroGrad')));
+  }
+
+  paramsPtr(): number {
+    return this.rt.core.lstmw_dense_params(this.live('parameters'));
+  }
+
+  gradsPtr(): number {
+    return this.rt.core.lstmw_dense_grads(this.live('gradients'));
+  }
+
+  protected freeHandle(h: number): void {
+    this.rt.core.lstmw_dense_free(h);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * lstm-wasm: LSTM networks in WebAssembly with a typed API.
+ *
+ * ```ts
+ * import { ready, LSTM } from 'lstm-wasm';
+ * await ready();
+ * const lstm = new LSTM({ inputSize: 8, hiddenSize: 32, seed: 1 });
+ * const { output, hN, cN } = lstm.forward({ data: new Float32Array(5 * 2 * 8), shape: [5, 2, 8] });
+ * lstm.dispose();
+ * ```
+ * @packageDocumentation
+ */
+export { ready, runtime, createRuntime, simdSupported, Runtime } from './runtime.js';
+export type { ReadyOptions, WasmSource, CoreExports } from './runtime.js';
+export { Tensor, checkTensor } from './tensor.js';
+export type { TensorLike } from './tensor.js';
+export { ShapeError, CoreError, DisposedError } from './errors.js';
+export { LSTM, lstmParamShapes } from './lstm.js';
+export type { LSTMOptions, LSTMConfig, LSTMForwardOptions, LSTMForwardResult, LSTMBackwardOptions, LSTMBackwardResult } from './lstm.js';
+export { Dense } from './dense.js';
+export type { DenseOptions, DenseBackwardResult } from './dense.js';
+export { Sequential } from './sequential.js';
+export type { CompileOptions, LossName, TargetLike } from './sequential.js';
+export { SGD } from './optim.js';
+export type { Optimizer, SGDOptions } from './optim.js';
+export type { StateDict, ParamSpec, ChainLayer } from './layer.js';

@@ -1,0 +1,161 @@
+/**
+ * What every layer that holds wasm memory shares: a core handle with one owner and `dispose()`,
+ * named parameters laid out in one block (PyTorch state_dict order), and the internal
+ * pointer-level forward/backward that `Sequential` chains without copying through JavaScript.
+ */
+import { DisposedError, ShapeError, formatShape } from './errors.js';
+import { Runtime } from './runtime.js';
+import { Tensor, TensorLike } from './tensor.js';
+
+/** One named parameter inside a layer's parameter block. */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** Offset in floats from the start of the block. */
+  offset: number;
+  size: number;
+}
+
+/** A state dict: PyTorch names to tensors or bare Float32Arrays (row-major, PyTorch layout). */
+export type StateDict = Record<string, TensorLike | Float32Array>;
+
+/** Internal contract of a layer inside a `Sequential`: input and output live in wasm memory. */
+export interface ChainLayer {
+  /** Output shape for an input shape; throws a ShapeError naming `op` if the input does not fit. */
+  outputShape(op: string, inputShape: readonly number[]): number[];
+  /** Forward from input at `xPtr` with `shape`; returns the address of the output. */
+  forwardPtr(xPtr: number, shape: readonly number[]): number;
+  /** Backward from dOutput at `dyPtr`; returns the address of dInput. Gradients accumulate. */
+  backwardPtr(dyPtr: number): number;
+  zeroGrad(): void;
+  readonly paramCount: number;
+  paramsPtr(): number;
+  gradsPtr(): number;
+  readonly params: readonly ParamSpec[];
+  stateDict(): Record<string, Tensor>;
+  loadStateDict(dict: StateDict): void;
+  dispose(): void;
+}
+
+/** Lay out `[name, shape]` pairs consecutively. */
+export function layoutParams(entries: readonly [string, number[]][]): { specs: ParamSpec[]; total: number } {
+  let offset = 0;
+  const specs = entries.map(([name, shape]) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const spec = { name, shape, offset, size };
+    offset += size;
+    return spec;
+  });
+  return { specs, total: offset };
+}
+
+export abstract class ParamLayer {
+  protected handle: number;
+  abstract readonly params: readonly ParamSpec[];
+  abstract readonly paramCount: number;
+  protected abstract readonly kind: string;
+
+  constructor(
+    protected readonly rt: Runtime,
+    handle: number,
+  ) {
+    if (handle === 0) this.rt.check(2); // the core set the reason
+    this.handle = handle;
+  }
+
+  /** The handle, or a DisposedError naming `op`. */
+  protected live(op: string): number {
+    if (this.handle === 0) throw new DisposedError(`${this.kind}.${op}: this ${this.kind} has been disposed`);
+    return this.handle;
+  }
+
+  protected abstract freeHandle(h: number): void;
+  abstract paramsPtr(): number;
+  abstract gradsPtr(): number;
+
+  /** Release the wasm memory. Idempotent; any later use throws. */
+  dispose(): void {
+    if (this.handle !== 0) {
+      this.freeHandle(this.handle);
+      this.handle = 0;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Whether `dispose()` has been called. */
+  get disposed(): boolean {
+    return this.handle === 0;
+  }
+
+  /** Copies of every parameter, keyed and shaped as PyTorch's `state_dict()`. */
+  stateDict(): Record<string, Tensor> {
+    const base = this.paramsPtr();
+    return this.readBlock(base);
+  }
+
+  /** Copies of every parameter's gradient (from the latest backward), keyed like `stateDict()`. */
+  gradients(): Record<string, Tensor> {
+    return this.readBlock(this.gradsPtr());
+  }
+
+  private readBlock(base: number): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const p of this.params) out[p.name] = new Tensor(this.rt.copyOut(base + 4 * p.offset, p.size), p.shape.slice());
+    return out;
+  }
+
+  /**
+   * Replace every parameter. Each key must be present with the exact size (and shape, for tensors);
+   * unknown keys are refused. Everything is checked before anything is written, so a failed call
+   * leaves the layer as it was.
+   */
+  loadStateDict(dict: StateDict): void {
+    const op = `${this.kind}.loadStateDict`;
+    this.live('loadStateDict');
+    if (dict === null || typeof dict !== 'object') throw new TypeError(`${op}: expected an object of tensors, got ${String(dict)}`);
+    const known = new Set(this.params.map((p) => p.name));
+    const unknown = Object.keys(dict).filter((k) => !known.has(k));
+    if (unknown.length) {
+      throw new ShapeError(`${op}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; expected ${[...known].join(', ')}`, op, unknown[0]);
+    }
+    const values: Float32Array[] = this.params.map((p) => {
+      const v = dict[p.name];
+      if (v === undefined) throw new ShapeError(`${op}: missing key "${p.name}" (shape ${formatShape(p.shape)})`, op, p.name, p.shape);
+      const data = v instanceof Float32Array ? v : v?.data;
+      if (!(data instanceof Float32Array)) {
+        throw new ShapeError(`${op}: "${p.name}" must be a Float32Array or a tensor of shape ${formatShape(p.shape)}`, op, p.name, p.shape);
+      }
+      if (!(v instanceof Float32Array)) {
+        const shape = (v as TensorLike).shape;
+        if (!Array.isArray(shape) || shape.length !== p.shape.length || shape.some((d, i) => d !== p.shape[i])) {
+          throw new ShapeError(`${op}: "${p.name}" must have shape ${formatShape(p.shape)}, got ${Array.isArray(shape) ? formatShape(shape) : String(shape)}`, op, p.name, p.shape, Array.isArray(shape) ? shape : undefined);
+        }
+      }
+      if (data.length !== p.size) {
+        throw new ShapeError(`${op}: "${p.name}" must hold ${p.size} values (shape ${formatShape(p.shape)}), got ${data.length}`, op, p.name, p.shape, [data.length]);
+      }
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i])) throw new RangeError(`${op}: "${p.name}" element ${i} is ${data[i]} (parameters must be finite)`);
+      }
+      return data;
+    });
+    const block = this.rt.f32(this.paramsPtr(), this.paramCount);
+    this.params.forEach((p, i) => block.set(values[i], p.offset));
+  }
+}
+
+/** Split a seed (integer up to 2^53) into the two u32 halves the core takes; random when absent. */
+export function seedWords(seed: number | undefined, op: string): [number, number] {
+  if (seed === undefined) return [(Math.random() * 2 ** 32) >>> 0, (Math.random() * 2 ** 32) >>> 0];
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`${op}: seed must be a non-negative safe integer, got ${seed}`);
+  return [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0];
+}
+
+/** Validate a positive-integer option. */
+export function positiveInt(op: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}

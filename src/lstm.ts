@@ -1,0 +1,230 @@
+import { ShapeError, formatShape } from './errors.js';
+import { ChainLayer, ParamLayer, ParamSpec, layoutParams, positiveInt, seedWords } from './layer.js';
+import { Runtime, runtime } from './runtime.js';
+import { Tensor, TensorLike, checkTensor } from './tensor.js';
+
+/** Options of `new LSTM(...)`, named as PyTorch's `nn.LSTM` (camelCase). */
+export interface LSTMOptions {
+  /** Features per tick of the input (I). Required. */
+  inputSize: number;
+  /** Units of the hidden and cell state (H). Required. */
+  hiddenSize: number;
+  /** Stacked layers (L). Default 1. */
+  numLayers?: number;
+  /** Run a second, reverse-time LSTM per layer and concatenate (D = 2). Default false. */
+  bidirectional?: boolean;
+  /** Inputs and outputs are [B, T, F] instead of [T, B, F]. Default false. */
+  batchFirst?: boolean;
+  /** Seed of the initial weights (uniform in ±1/√H, as PyTorch). Default: random. */
+  seed?: number;
+  /** Runtime to allocate in. Default: the one `ready()` made. */
+  runtime?: Runtime;
+}
+
+/** The resolved configuration of an LSTM. */
+export interface LSTMConfig {
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+}
+
+export interface LSTMForwardOptions {
+  /** Initial hidden state [L·D, B, H]. Default zeros. */
+  h0?: TensorLike;
+  /** Initial cell state [L·D, B, H]. Default zeros. */
+  c0?: TensorLike;
+}
+
+export interface LSTMForwardResult {
+  /** Top layer's h at every tick: [T, B, D·H] ([B, T, D·H] with batchFirst). */
+  output: Tensor;
+  /** Final hidden state of every layer-direction: [L·D, B, H]. */
+  hN: Tensor;
+  /** Final cell state: [L·D, B, H]. */
+  cN: Tensor;
+}
+
+export interface LSTMBackwardOptions {
+  /** dL/d output, shaped like `output`. Required. */
+  dOutput: TensorLike;
+  /** dL/d hN [L·D, B, H]. Default zeros. */
+  dHN?: TensorLike;
+  /** dL/d cN [L·D, B, H]. Default zeros. */
+  dCN?: TensorLike;
+}
+
+export interface LSTMBackwardResult {
+  /** dL/d input, shaped like the input. */
+  dInput: Tensor;
+  /** dL/d h0 [L·D, B, H]. */
+  dH0: Tensor;
+  /** dL/d c0 [L·D, B, H]. */
+  dC0: Tensor;
+  /** dL/d every parameter, keyed like `stateDict()`. */
+  grads: Record<string, Tensor>;
+}
+
+const BUF = { output: 0, hN: 1, cN: 2, dInput: 3, dH0: 4, dC0: 5 } as const;
+
+/**
+ * A stacked, optionally bidirectional LSTM, numerically PyTorch's `nn.LSTM`: gates i, f, g, o;
+ * c = f⊙c + i⊙g; h = o⊙tanh(c). Parameters use PyTorch's names and layouts (`weight_ih_l0`,
+ * `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `_reverse` for the reverse direction).
+ *
+ * Holds wasm memory: call `dispose()` when done.
+ */
+export class LSTM extends ParamLayer implements ChainLayer {
+  readonly config: Readonly<LSTMConfig>;
+  readonly params: readonly ParamSpec[];
+  readonly paramCount: number;
+  protected readonly kind = 'LSTM';
+  /** [T, B] of the latest forward (time-major order), for backward's shape checks. */
+  private last: { t: number; b: number } | undefined;
+
+  constructor(options: LSTMOptions) {
+    const op = 'new LSTM';
+    if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { inputSize, hiddenSize, ... }`);
+    const cfg: LSTMConfig = {
+      inputSize: positiveInt(op, 'inputSize', options.inputSize),
+      hiddenSize: positiveInt(op, 'hiddenSize', options.hiddenSize),
+      numLayers: positiveInt(op, 'numLayers', options.numLayers ?? 1),
+      bidirectional: options.bidirectional ?? false,
+      batchFirst: options.batchFirst ?? false,
+    };
+    const rt = options.runtime ?? runtime();
+    const [lo, hi] = seedWords(options.seed, op);
+    super(rt, rt.core.lstmw_lstm_new(cfg.inputSize, cfg.hiddenSize, cfg.numLayers, cfg.bidirectional ? 1 : 0, lo, hi));
+    this.config = Object.freeze(cfg);
+    const { specs, total } = layoutParams(lstmParamShapes(cfg));
+    this.params = specs;
+    this.paramCount = total;
+    const coreCount = rt.core.lstmw_lstm_param_count(this.handle);
+    if (coreCount !== total) throw new Error(`LSTM: core holds ${coreCount} parameters, facade expects ${total} (mismatched builds?)`);
+  }
+
+  private get dirs(): number {
+    return this.config.bidirectional ? 2 : 1;
+  }
+
+  /** [L·D, B, H]: shape of h0, c0, hN, cN for batch B. */
+  private stateShape(b: number): number[] {
+    return [this.config.numLayers * this.dirs, b, this.config.hiddenSize];
+  }
+
+  /**
+   * Run the whole sequence. `x` is [T, B, inputSize] (or [B, T, inputSize] with batchFirst).
+   * Returns copies of the output and the final states; keeps what backward needs.
+   */
+  forward(x: TensorLike, options: LSTMForwardOptions = {}): LSTMForwardResult {
+    const op = 'LSTM.forward';
+    const h = this.live('forward');
+    const { batchFirst, inputSize } = this.config;
+    const shape = checkTensor(op, 'x', x, [null, null, inputSize], batchFirst ? '[B, T, inputSize], batchFirst' : '[T, B, inputSize], time-major');
+    const [t, b] = batchFirst ? [shape[1], shape[0]] : [shape[0], shape[1]];
+    const st = this.stateShape(b);
+    if (options.h0 !== undefined) checkTensor(op, 'h0', options.h0, st, '[numLayers·directions, B, hiddenSize]');
+    if (options.c0 !== undefined) checkTensor(op, 'c0', options.c0, st, '[numLayers·directions, B, hiddenSize]');
+    const [xp, h0p, c0p] = this.rt.stage([x.data, options.h0?.data, options.c0?.data]);
+    this.run(h, xp, t, b, h0p, c0p);
+    const outShape = batchFirst ? [b, t, this.dirs * this.config.hiddenSize] : [t, b, this.dirs * this.config.hiddenSize];
+    return {
+      output: this.result('output', outShape),
+      hN: this.result('hN', st),
+      cN: this.result('cN', st),
+    };
+  }
+
+  /**
+   * Backpropagate through time for the most recent `forward`. Returns dInput, dH0, dC0 and the
+   * gradient of every parameter for this call alone (gradients are reset first).
+   */
+  backward(options: LSTMBackwardOptions): LSTMBackwardResult {
+    const op = 'LSTM.backward';
+    const h = this.live('backward');
+    if (!this.last) throw new Error(`${op}: call forward first (backward needs the activations it keeps)`);
+    if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected { dOutput, dHN?, dCN? }`);
+    const { t, b } = this.last;
+    const { batchFirst, hiddenSize, inputSize } = this.config;
+    const dh = this.dirs * hiddenSize;
+    checkTensor(op, 'dOutput', options.dOutput, batchFirst ? [b, t, dh] : [t, b, dh], 'the shape of forward\'s output');
+    const st = this.stateShape(b);
+    if (options.dHN !== undefined) checkTensor(op, 'dHN', options.dHN, st, 'the shape of hN');
+    if (options.dCN !== undefined) checkTensor(op, 'dCN', options.dCN, st, 'the shape of cN');
+    this.rt.check(this.rt.core.lstmw_lstm_zero_grad(h));
+    const [dyp, dhp, dcp] = this.rt.stage([options.dOutput.data, options.dHN?.data, options.dCN?.data]);
+    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyp, dhp, dcp));
+    return {
+      dInput: this.result('dInput', batchFirst ? [b, t, inputSize] : [t, b, inputSize]),
+      dH0: this.result('dH0', st),
+      dC0: this.result('dC0', st),
+      grads: this.gradients(),
+    };
+  }
+
+  private run(h: number, xp: number, t: number, b: number, h0p: number, c0p: number): void {
+    this.last = undefined;
+    this.rt.check(this.rt.core.lstmw_lstm_forward(h, xp, t, b, this.config.batchFirst ? 1 : 0, h0p, c0p));
+    this.last = { t, b };
+  }
+
+  private result(which: keyof typeof BUF, shape: number[]): Tensor {
+    const n = shape.reduce((a, c) => a * c, 1);
+    return new Tensor(this.rt.copyOut(this.rt.core.lstmw_lstm_buffer(this.handle, BUF[which]), n), shape);
+  }
+
+  // ----- ChainLayer (used by Sequential; inputs and outputs stay in wasm memory) -----
+
+  outputShape(op: string, s: readonly number[]): number[] {
+    if (s.length !== 3 || s[2] !== this.config.inputSize) {
+      const want = [null, null, this.config.inputSize];
+      throw new ShapeError(`${op}: LSTM input must have shape ${formatShape(want)} (${this.config.batchFirst ? '[B, T, inputSize]' : '[T, B, inputSize]'}), got ${formatShape(s)}`, op, 'x', want, s.slice());
+    }
+    return [s[0], s[1], this.dirs * this.config.hiddenSize];
+  }
+
+  forwardPtr(xPtr: number, s: readonly number[]): number {
+    const h = this.live('forward');
+    const [t, b] = this.config.batchFirst ? [s[1], s[0]] : [s[0], s[1]];
+    this.run(h, xPtr, t, b, 0, 0);
+    return this.rt.core.lstmw_lstm_buffer(h, BUF.output);
+  }
+
+  backwardPtr(dyPtr: number): number {
+    const h = this.live('backward');
+    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyPtr, 0, 0));
+    return this.rt.core.lstmw_lstm_buffer(h, BUF.dInput);
+  }
+
+  zeroGrad(): void {
+    this.rt.check(this.rt.core.lstmw_lstm_zero_grad(this.live('zeroGrad')));
+  }
+
+  paramsPtr(): number {
+    return this.rt.core.lstmw_lstm_params(this.live('parameters'));
+  }
+
+  gradsPtr(): number {
+    return this.rt.core.lstmw_lstm_grads(this.live('gradients'));
+  }
+
+  protected freeHandle(h: number): void {
+    this.rt.core.lstmw_lstm_free(h);
+  }
+}
+
+/** PyTorch's parameter names and shapes for an LSTM config, in state_dict order. */
+export function lstmParamShapes(cfg: LSTMConfig): [string, number[]][] {
+  const out: [string, number[]][] = [];
+  const g = 4 * cfg.hiddenSize;
+  const dirs = cfg.bidirectional ? 2 : 1;
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const inp = l === 0 ? cfg.inputSize : dirs * cfg.hiddenSize;
+    for (let d = 0; d < dirs; d++) {
+      const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
+      out.push([`weight_ih${sfx}`, [g, inp]], [`weight_hh${sfx}`, [g, cfg.hiddenSize]], [`bias_ih${sfx}`, [g]], [`bias_hh${sfx}`, [g]]);
+    }
+  }
+  return out;
+}

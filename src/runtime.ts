@@ -1,0 +1,208 @@
+/**
+ * Loading the wasm core once, and the few primitives every layer uses to talk to it: fresh views on
+ * linear memory, status checks that turn into errors, and a reusable staging area for inputs.
+ *
+ * This module imports nothing from `node:*`; the Node entry (`node.ts`) supplies the bytes from disk.
+ */
+import { CoreError } from './errors.js';
+
+/** The raw exports of the core (see crates/wasm/src/lib.rs for each contract). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  lstmw_last_error_ptr(): number;
+  lstmw_last_error_len(): number;
+  lstmw_alloc(bytes: number): number;
+  lstmw_free(ptr: number, bytes: number): void;
+  lstmw_simd(): number;
+  lstmw_live_objects(): number;
+  lstmw_lstm_new(input: number, hidden: number, layers: number, bidirectional: number, seedLo: number, seedHi: number): number;
+  lstmw_lstm_free(h: number): number;
+  lstmw_lstm_params(h: number): number;
+  lstmw_lstm_grads(h: number): number;
+  lstmw_lstm_param_count(h: number): number;
+  lstmw_lstm_bytes(h: number): number;
+  lstmw_lstm_zero_grad(h: number): number;
+  lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number): number;
+  lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number): number;
+  lstmw_lstm_buffer(h: number, which: number): number;
+  lstmw_dense_new(input: number, units: number, seedLo: number, seedHi: number): number;
+  lstmw_dense_free(h: number): number;
+  lstmw_dense_params(h: number): number;
+  lstmw_dense_grads(h: number): number;
+  lstmw_dense_bytes(h: number): number;
+  lstmw_dense_zero_grad(h: number): number;
+  lstmw_dense_forward(h: number, x: number, n: number): number;
+  lstmw_dense_backward(h: number, dy: number): number;
+  lstmw_dense_buffer(h: number, which: number): number;
+  lstmw_softmax_cross_entropy(logits: number, n: number, c: number, targets: number, dlogits: number, lossOut: number): number;
+  lstmw_mse(pred: number, target: number, n: number, dpred: number, lossOut: number): number;
+  lstmw_sgd_step(params: number, grads: number, n: number, lr: number): number;
+  lstmw_gemm(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
+  lstmw_gemm_ref(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
+}
+
+/** Where the wasm comes from: bytes, a compiled module (required on Cloudflare Workers), a fetch response, or a URL. */
+export type WasmSource = BufferSource | WebAssembly.Module | Response | PromiseLike<Response> | URL | string;
+
+export interface ReadyOptions {
+  /** The module to instantiate. Default: `lstm-simd.wasm` (or `lstm-scalar.wasm`) next to this file. */
+  wasm?: WasmSource;
+  /** Which build the default source picks: `'auto'` (default) probes SIMD128 support. Ignored when `wasm` is given. */
+  simd?: boolean | 'auto';
+}
+
+/** A growable allocation in linear memory owned by one JS object. */
+export class Scratch {
+  private ptr = 0;
+  private bytes = 0;
+  constructor(private readonly rt: Runtime) {}
+  /** Address of at least `bytes` bytes (contents unspecified). May grow memory. */
+  reserve(bytes: number): number {
+    if (bytes > this.bytes) {
+      this.free();
+      const want = Math.max(bytes, 64);
+      const p = this.rt.core.lstmw_alloc(want);
+      if (p === 0) throw new CoreError(`out of wasm memory allocating ${want} bytes`, 2);
+      this.ptr = p;
+      this.bytes = want;
+    }
+    return this.ptr;
+  }
+  free(): void {
+    if (this.ptr !== 0) this.rt.core.lstmw_free(this.ptr, this.bytes);
+    this.ptr = 0;
+    this.bytes = 0;
+  }
+}
+
+/** The instantiated core plus helpers. One per realm; get it with `await ready()`. */
+export class Runtime {
+  /** Whether the SIMD128 build is running. */
+  readonly simd: boolean;
+  private readonly staging: Scratch;
+  constructor(readonly core: CoreExports) {
+    this.simd = core.lstmw_simd() === 1;
+    this.staging = new Scratch(this);
+  }
+  /** A fresh Float32Array view (never cache one across a call that can allocate). */
+  f32(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.core.memory.buffer, ptr, length);
+  }
+  i32(ptr: number, length: number): Int32Array {
+    return new Int32Array(this.core.memory.buffer, ptr, length);
+  }
+  /** Copy `length` floats at `ptr` out of wasm memory. */
+  copyOut(ptr: number, length: number): Float32Array {
+    return this.f32(ptr, length).slice();
+  }
+  /** Throw a CoreError carrying the core's message unless `status` is 0. */
+  check(status: number): void {
+    if (status !== 0) throw new CoreError(this.lastError(), status);
+  }
+  lastError(): string {
+    const ptr = this.core.lstmw_last_error_ptr();
+    const len = this.core.lstmw_last_error_len();
+    return new TextDecoder().decode(new Uint8Array(this.core.memory.buffer, ptr, len).slice());
+  }
+  /**
+   * Copy several arrays into the shared staging area and return their addresses (0 for `undefined`).
+   * Valid until the next `stage` call; used for the inputs of a single core call.
+   */
+  stage(arrays: readonly (Float32Array | Int32Array | undefined)[]): number[] {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const a of arrays) {
+      offsets.push(total);
+      if (a) total += (a.byteLength + 15) & ~15;
+    }
+    const base = this.staging.reserve(total);
+    const buf = this.core.memory.buffer;
+    return arrays.map((a, i) => {
+      if (!a) return 0;
+      const p = base + offsets[i];
+      if (a instanceof Float32Array) new Float32Array(buf, p, a.length).set(a);
+      else new Int32Array(buf, p, a.length).set(a);
+      return p;
+    });
+  }
+  /** Live core objects (layers), for leak checks. */
+  liveObjects(): number {
+    return this.core.lstmw_live_objects();
+  }
+  /** Bytes of linear memory. */
+  memoryBytes(): number {
+    return this.core.memory.buffer.byteLength;
+  }
+}
+
+// wasm module `(func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)`: validates only with SIMD128.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** Whether this runtime validates WebAssembly SIMD128. */
+export function simdSupported(): boolean {
+  try {
+    return WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** File name of the build `simd` selects. */
+export function wasmFileName(simd: boolean): string {
+  return simd ? 'lstm-simd.wasm' : 'lstm-scalar.wasm';
+}
+
+/** Resolve `'auto'`/undefined to a concrete choice. */
+export function resolveSimd(simd: ReadyOptions['simd']): boolean {
+  return simd === undefined || simd === 'auto' ? simdSupported() : simd;
+}
+
+async function instantiate(src: WasmSource): Promise<WebAssembly.Instance> {
+  const s = await src;
+  if (s instanceof WebAssembly.Module) return WebAssembly.instantiate(s, {});
+  if (typeof s === 'string' || s instanceof URL) return instantiate(fetch(s));
+  if (typeof Response !== 'undefined' && s instanceof Response) {
+    if (!s.ok) throw new Error(`ready: fetching the wasm failed with HTTP ${s.status} (${s.url})`);
+    if (typeof WebAssembly.instantiateStreaming === 'function' && s.headers.get('content-type')?.startsWith('application/wasm')) {
+      return (await WebAssembly.instantiateStreaming(s, {})).instance;
+    }
+    return (await WebAssembly.instantiate(await s.arrayBuffer(), {})).instance;
+  }
+  return (await WebAssembly.instantiate(s as BufferSource, {})).instance;
+}
+
+let current: Runtime | undefined;
+let pending: Promise<Runtime> | undefined;
+
+/**
+ * Instantiate the core once (later calls return the same runtime). Without `wasm`, picks the SIMD
+ * build when the runtime validates SIMD128 and the scalar build otherwise, next to this module.
+ */
+export function ready(options: ReadyOptions = {}): Promise<Runtime> {
+  if (current) return Promise.resolve(current);
+  if (!pending) {
+    const src = options.wasm ?? new URL(`./${wasmFileName(resolveSimd(options.simd))}`, import.meta.url);
+    pending = instantiate(src).then(
+      (inst) => (current = new Runtime(inst.exports as unknown as CoreExports)),
+      (err) => {
+        pending = undefined;
+        throw err;
+      },
+    );
+  }
+  return pending;
+}
+
+/** The runtime made by `ready()`; throws if it has not finished. */
+export function runtime(): Runtime {
+  if (!current) throw new Error('lstm-wasm is not initialised: `await ready()` before creating layers');
+  return current;
+}
+
+/**
+ * Instantiate a separate runtime (its own memory), for tests that compare builds side by side.
+ * Layers always use the `ready()` runtime.
+ */
+export async function createRuntime(wasm: WasmSource): Promise<Runtime> {
+  return new Runtime((await instantiate(wasm)).exports as unknown as CoreExports);
+}
