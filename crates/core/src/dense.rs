@@ -155,3 +155,80 @@ impl Dense {
         self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        Pcg32::new(seed).fill_uniform(&mut v, 1.0);
+        v
+    }
+
+    /// Σ y·r in f64 for y = x wᵀ + b computed naively.
+    fn loss(n: usize, i: usize, o: usize, x: &[f64], w: &[f64], b: &[f64], r: &[f32]) -> f64 {
+        let mut s = 0.0;
+        for row in 0..n {
+            for u in 0..o {
+                let mut y = b[u];
+                for k in 0..i {
+                    y += x[row * i + k] * w[u * i + k];
+                }
+                s += y * r[row * o + u] as f64;
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn forward_and_backward_match_reference_and_finite_differences() {
+        let (n, i, o) = (5, 7, 3);
+        let mut d = Dense::new(i, o, 4).unwrap();
+        let x = data(n * i, 1);
+        let r = data(n * o, 2);
+        d.forward(&x, n).unwrap();
+        let (yp, yl) = d.buffer(DenseBuffer::Output).unwrap();
+        // SAFETY: the buffer belongs to `d`, alive here.
+        let y = unsafe { std::slice::from_raw_parts(yp, yl) }.to_vec();
+        let w64: Vec<f64> = d.params[..o * i].iter().map(|v| *v as f64).collect();
+        let b64: Vec<f64> = d.params[o * i..].iter().map(|v| *v as f64).collect();
+        let x64: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+        for row in 0..n {
+            for u in 0..o {
+                let want = b64[u] + (0..i).map(|k| x64[row * i + k] * w64[u * i + k]).sum::<f64>();
+                assert!((y[row * o + u] as f64 - want).abs() < 1e-6);
+            }
+        }
+        d.backward(&r).unwrap();
+        let (dxp, dxl) = d.buffer(DenseBuffer::DInput).unwrap();
+        // SAFETY: as above.
+        let dx = unsafe { std::slice::from_raw_parts(dxp, dxl) }.to_vec();
+        let eps = 1e-6;
+        let fd = |f: &dyn Fn(f64) -> f64| (f(eps) - f(-eps)) / (2.0 * eps);
+        for j in 0..o * i {
+            let g = fd(&|e| {
+                let mut w = w64.clone();
+                w[j] += e;
+                loss(n, i, o, &x64, &w, &b64, &r)
+            });
+            assert!((d.grads[j] as f64 - g).abs() < 1e-5, "dW[{}] {} vs {}", j, d.grads[j], g);
+        }
+        for j in 0..o {
+            let g = fd(&|e| {
+                let mut b = b64.clone();
+                b[j] += e;
+                loss(n, i, o, &x64, &w64, &b, &r)
+            });
+            assert!((d.grads[o * i + j] as f64 - g).abs() < 1e-5, "db[{}]", j);
+        }
+        for j in 0..n * i {
+            let g = fd(&|e| {
+                let mut xx = x64.clone();
+                xx[j] += e;
+                loss(n, i, o, &xx, &w64, &b64, &r)
+            });
+            assert!((dx[j] as f64 - g).abs() < 1e-5, "dx[{}]", j);
+        }
+    }
+}

@@ -73,3 +73,60 @@ pub fn mse(pred: &[f32], target: &[f32], dpred: &mut [f32]) -> Result<f32> {
     }
     Ok((total / n as f64) as f32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ce64(z: &[f64], n: usize, c: usize, t: &[i32]) -> f64 {
+        let (mut s, mut k) = (0.0, 0);
+        for r in 0..n {
+            if t[r] < 0 {
+                continue;
+            }
+            let row = &z[r * c..(r + 1) * c];
+            let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+            s += lse - row[t[r] as usize];
+            k += 1;
+        }
+        s / k as f64
+    }
+
+    #[test]
+    fn cross_entropy_value_and_gradient() {
+        let (n, c) = (4, 5);
+        let z: Vec<f32> = (0..n * c).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.4).collect();
+        let t = [2, -1, 0, 4];
+        let mut d = vec![f32::NAN; n * c];
+        let l = softmax_cross_entropy(&z, n, c, &t, &mut d).unwrap();
+        let z64: Vec<f64> = z.iter().map(|v| *v as f64).collect();
+        assert!((l as f64 - ce64(&z64, n, c, &t)).abs() < 1e-6);
+        for i in 0..n * c {
+            let (mut p, mut m) = (z64.clone(), z64.clone());
+            p[i] += 1e-6;
+            m[i] -= 1e-6;
+            let fd = (ce64(&p, n, c, &t) - ce64(&m, n, c, &t)) / 2e-6;
+            assert!((d[i] as f64 - fd).abs() < 1e-6, "dlogits[{}] {} vs {}", i, d[i], fd);
+        }
+        assert!(d[c..2 * c].iter().all(|v| *v == 0.0), "ignored row has zero gradient");
+        // Huge logits do not overflow.
+        let big = [1000.0f32, -1000.0, 0.0];
+        let mut db = [0.0; 3];
+        assert!(softmax_cross_entropy(&big, 1, 3, &[0], &mut db).unwrap().abs() < 1e-6);
+        assert!(softmax_cross_entropy(&big, 1, 3, &[3], &mut db).unwrap_err().message().contains("target 0 is 3"));
+    }
+
+    #[test]
+    fn mse_value_and_gradient() {
+        let p = [0.5f32, -1.0, 2.0, 0.25];
+        let y = [0.0f32, -1.5, 1.0, 1.0];
+        let mut d = [0.0; 4];
+        let l = mse(&p, &y, &mut d).unwrap();
+        let want: f64 = p.iter().zip(&y).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / 4.0;
+        assert!((l as f64 - want).abs() < 1e-7);
+        for i in 0..4 {
+            assert!((d[i] - 2.0 * (p[i] - y[i]) / 4.0).abs() < 1e-7);
+        }
+        assert!(mse(&[f32::INFINITY], &[0.0], &mut [0.0]).is_err());
+    }
+}

@@ -663,3 +663,194 @@ impl Lstm {
         self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Native checks of the stack against a plain f64 reference written from the equations above,
+    //! and of backward against central differences of that reference.
+    use super::*;
+
+    struct Case {
+        cfg: LstmConfig,
+        t: usize,
+        b: usize,
+    }
+
+    fn sig(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// f64 reference forward of the whole stack from a flat parameter block; returns
+    /// (output T×B×DH, hN, cN) in time-major layout.
+    fn reference(cfg: &LstmConfig, p: &[f64], x: &[f64], h0: &[f64], c0: &[f64], t_n: usize, b_n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (cells, _) = cfg.param_layout();
+        let (h, dirs) = (cfg.hidden_size, cfg.dirs());
+        let mut input = x.to_vec();
+        let mut hn = vec![0.0; cfg.num_layers * dirs * b_n * h];
+        let mut cn = hn.clone();
+        for l in 0..cfg.num_layers {
+            let inp = cfg.layer_input(l);
+            let mut out = vec![0.0; t_n * b_n * dirs * h];
+            for d in 0..dirs {
+                let k = l * dirs + d;
+                let co = cells[k];
+                let w = |r: Region, i: usize| p[r.off + i];
+                for bi in 0..b_n {
+                    let mut hs: Vec<f64> = h0[(k * b_n + bi) * h..(k * b_n + bi + 1) * h].to_vec();
+                    let mut cs: Vec<f64> = c0[(k * b_n + bi) * h..(k * b_n + bi + 1) * h].to_vec();
+                    for step in 0..t_n {
+                        let t = if d == 1 { t_n - 1 - step } else { step };
+                        let xt = &input[(t * b_n + bi) * inp..(t * b_n + bi + 1) * inp];
+                        let mut a = vec![0.0; 4 * h];
+                        for (g, av) in a.iter_mut().enumerate() {
+                            let mut s = w(co.b_ih, g) + w(co.b_hh, g);
+                            for j in 0..inp {
+                                s += w(co.w_ih, g * inp + j) * xt[j];
+                            }
+                            for j in 0..h {
+                                s += w(co.w_hh, g * h + j) * hs[j];
+                            }
+                            *av = s;
+                        }
+                        for j in 0..h {
+                            let (i, f, g, o) = (sig(a[j]), sig(a[h + j]), a[2 * h + j].tanh(), sig(a[3 * h + j]));
+                            cs[j] = f * cs[j] + i * g;
+                            hs[j] = o * cs[j].tanh();
+                            out[(t * b_n + bi) * dirs * h + d * h + j] = hs[j];
+                        }
+                    }
+                    hn[(k * b_n + bi) * h..(k * b_n + bi + 1) * h].copy_from_slice(&hs);
+                    cn[(k * b_n + bi) * h..(k * b_n + bi + 1) * h].copy_from_slice(&cs);
+                }
+            }
+            input = out;
+        }
+        (input, hn, cn)
+    }
+
+    fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        Pcg32::new(seed).fill_uniform(&mut v, scale);
+        v
+    }
+
+    fn to64(v: &[f32]) -> Vec<f64> {
+        v.iter().map(|x| *x as f64).collect()
+    }
+
+    fn read(l: &Lstm, which: LstmBuffer) -> Vec<f32> {
+        let (p, n) = l.buffer(which).unwrap();
+        // SAFETY: the buffer belongs to `l`, which outlives this copy.
+        unsafe { std::slice::from_raw_parts(p, n) }.to_vec()
+    }
+
+    fn cases() -> Vec<Case> {
+        let c = |i, h, l, bi, t, b| Case { cfg: LstmConfig { input_size: i, hidden_size: h, num_layers: l, bidirectional: bi }, t, b };
+        vec![c(3, 4, 1, false, 5, 2), c(2, 3, 2, true, 4, 3), c(5, 9, 3, false, 3, 1), c(4, 5, 2, true, 6, 2)]
+    }
+
+    #[test]
+    fn forward_matches_f64_reference() {
+        for case in cases() {
+            let cfg = case.cfg;
+            let mut l = Lstm::new(cfg, 11).unwrap();
+            let sn = cfg.num_layers * cfg.dirs() * case.b * cfg.hidden_size;
+            let x = data(case.t * case.b * cfg.input_size, 1, 1.0);
+            let (h0, c0) = (data(sn, 2, 0.5), data(sn, 3, 0.5));
+            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0)).unwrap();
+            let (out, hn, cn) = reference(&cfg, &to64(&l.params), &to64(&x), &to64(&h0), &to64(&c0), case.t, case.b);
+            for (name, got, want) in [("output", read(&l, LstmBuffer::Output), out), ("hN", read(&l, LstmBuffer::HN), hn), ("cN", read(&l, LstmBuffer::CN), cn)] {
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((*g as f64 - w).abs() < 2e-6, "{:?} {} [{}]: {} vs {}", cfg, name, i, g, w);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_first_is_a_transpose_of_time_major() {
+        let cfg = LstmConfig { input_size: 3, hidden_size: 4, num_layers: 2, bidirectional: true };
+        let (t, b) = (5, 3);
+        let x = data(t * b * 3, 5, 1.0);
+        let mut xb = vec![0.0; x.len()];
+        transpose_rows(&x, &mut xb, t, b, 3);
+        let mut tm = Lstm::new(cfg, 3).unwrap();
+        let mut bf = Lstm::new(cfg, 3).unwrap();
+        tm.forward(&x, t, b, false, None, None).unwrap();
+        bf.forward(&xb, t, b, true, None, None).unwrap();
+        let mut expect = vec![0.0; t * b * 8];
+        transpose_rows(&read(&tm, LstmBuffer::Output), &mut expect, t, b, 8);
+        assert_eq!(read(&bf, LstmBuffer::Output), expect);
+        let dy = data(t * b * 8, 6, 1.0);
+        let mut dyb = vec![0.0; dy.len()];
+        transpose_rows(&dy, &mut dyb, t, b, 8);
+        tm.backward(&dy, None, None).unwrap();
+        bf.backward(&dyb, None, None).unwrap();
+        assert_eq!(tm.grads, bf.grads);
+        let mut dx = vec![0.0; x.len()];
+        transpose_rows(&read(&tm, LstmBuffer::DInput), &mut dx, t, b, 3);
+        assert_eq!(read(&bf, LstmBuffer::DInput), dx);
+    }
+
+    /// L = Σ output·r + Σ hN·rh + Σ cN·rc, in f64 through the reference.
+    fn loss(cfg: &LstmConfig, p: &[f64], x: &[f64], h0: &[f64], c0: &[f64], case: &Case, r: &[f64], rh: &[f64], rc: &[f64]) -> f64 {
+        let (o, hn, cn) = reference(cfg, p, x, h0, c0, case.t, case.b);
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+        dot(&o, r) + dot(&hn, rh) + dot(&cn, rc)
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_of_reference() {
+        for case in cases() {
+            let cfg = case.cfg;
+            let mut l = Lstm::new(cfg, 21).unwrap();
+            let sn = cfg.num_layers * cfg.dirs() * case.b * cfg.hidden_size;
+            let on = case.t * case.b * cfg.dirs() * cfg.hidden_size;
+            let x = data(case.t * case.b * cfg.input_size, 7, 1.0);
+            let (h0, c0) = (data(sn, 8, 0.5), data(sn, 9, 0.5));
+            let (r, rh, rc) = (data(on, 10, 1.0), data(sn, 11, 1.0), data(sn, 12, 1.0));
+            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0)).unwrap();
+            l.zero_grad();
+            l.backward(&r, Some(&rh), Some(&rc)).unwrap();
+            let (p64, x64, h64, c64) = (to64(&l.params), to64(&x), to64(&h0), to64(&c0));
+            let (r64, rh64, rc64) = (to64(&r), to64(&rh), to64(&rc));
+            let eps = 1e-6;
+            let check = |name: &str, analytic: &[f32], base: &[f64], which: usize| {
+                for i in 0..base.len() {
+                    let mut plus = base.to_vec();
+                    let mut minus = base.to_vec();
+                    plus[i] += eps;
+                    minus[i] -= eps;
+                    let args = |v: Vec<f64>| match which {
+                        0 => loss(&cfg, &v, &x64, &h64, &c64, &case, &r64, &rh64, &rc64),
+                        1 => loss(&cfg, &p64, &v, &h64, &c64, &case, &r64, &rh64, &rc64),
+                        2 => loss(&cfg, &p64, &x64, &v, &c64, &case, &r64, &rh64, &rc64),
+                        _ => loss(&cfg, &p64, &x64, &h64, &v, &case, &r64, &rh64, &rc64),
+                    };
+                    let fd = (args(plus) - args(minus)) / (2.0 * eps);
+                    let a = analytic[i] as f64;
+                    assert!((a - fd).abs() <= 1e-5 + 1e-4 * fd.abs(), "{:?} d{}[{}]: analytic {} vs finite difference {}", cfg, name, i, a, fd);
+                }
+            };
+            check("params", &l.grads, &p64, 0);
+            check("x", &read(&l, LstmBuffer::DInput), &x64, 1);
+            check("h0", &read(&l, LstmBuffer::DH0), &h64, 2);
+            check("c0", &read(&l, LstmBuffer::DC0), &c64, 3);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_argument_and_leave_state_usable() {
+        let cfg = LstmConfig { input_size: 3, hidden_size: 2, num_layers: 1, bidirectional: false };
+        let mut l = Lstm::new(cfg, 1).unwrap();
+        assert!(matches!(l.backward(&[0.0; 4], None, None), Err(Error::State(_))));
+        let e = l.forward(&[0.0; 5], 1, 2, false, None, None).unwrap_err();
+        assert_eq!(e.message(), "LSTM.forward: input: expected 6 values, got 5");
+        let mut x = vec![0.5; 6];
+        x[4] = f32::NAN;
+        assert!(l.forward(&x, 1, 2, false, None, None).unwrap_err().message().contains("element 4 is NaN"));
+        x[4] = 0.5;
+        l.forward(&x, 1, 2, false, None, None).unwrap();
+        assert!(Lstm::new(LstmConfig { hidden_size: 0, ..cfg }, 1).is_err());
+    }
+}
