@@ -52,10 +52,18 @@ impl Arena {
         Arena { buf: Vec::new() }
     }
     /// Make room for a layout of `total` floats. Grows only; contents of a grown arena are zero.
-    pub fn fit(&mut self, total: usize) {
+    /// Fails (leaving the arena as it was) when memory cannot grow.
+    pub fn fit(&mut self, total: usize) -> crate::Result<()> {
         if self.buf.len() < total {
+            if total as u64 > crate::error::MAX_FLOATS * 4 {
+                return Err(crate::Error::Value(format!("activations: {} floats is more than wasm32 memory can hold", total)));
+            }
+            self.buf
+                .try_reserve_exact(total - self.buf.len())
+                .map_err(|_| crate::Error::Value(format!("activations: out of memory growing to {} floats", total)))?;
             self.buf.resize(total, 0.0);
         }
+        Ok(())
     }
     /// Bytes held.
     pub fn bytes(&self) -> usize {
@@ -104,7 +112,7 @@ mod tests {
         let c = l.take(0);
         assert_eq!((a.off, b.off, c.off), (0, 8, 12));
         let mut arena = Arena::new();
-        arena.fit(l.total());
+        arena.fit(l.total()).unwrap();
         let [x, y] = arena.split([a, b]);
         x.fill(1.0);
         y.fill(2.0);
@@ -116,7 +124,7 @@ mod tests {
     #[should_panic(expected = "overlap")]
     fn overlapping_split_panics() {
         let mut arena = Arena::new();
-        arena.fit(16);
+        arena.fit(16).unwrap();
         let _ = arena.split([Region { off: 0, len: 8 }, Region { off: 4, len: 8 }]);
     }
 }

@@ -2,7 +2,7 @@
 //! Applied to N rows at once (for an LSTM head, N = T·B: every tick of every sequence).
 
 use crate::arena::{Arena, Layout, Region};
-use crate::error::{check_finite, check_len, Error, Result};
+use crate::error::{check_finite, check_len, zeroed, Error, Result};
 use crate::gemm::{gemm, GemmWorkspace};
 use crate::rng::Pcg32;
 
@@ -73,14 +73,15 @@ impl Dense {
                 input_size, units
             )));
         }
-        let n = units * input_size + units;
-        let mut params = vec![0.0; n];
+        let n = (units as u64) * (input_size as u64) + units as u64;
+        let mut params = zeroed("Dense parameters", n)?;
+        let grads = zeroed("Dense gradients", n)?;
         Pcg32::new(seed).fill_uniform(&mut params, 1.0 / (input_size as f32).sqrt());
         Ok(Dense {
             input_size,
             units,
             params,
-            grads: vec![0.0; n],
+            grads,
             arena: Arena::new(),
             acts: None,
             have_forward: false,
@@ -109,13 +110,16 @@ impl Dense {
         }
         check_len("Dense.forward: input", x.len(), n * inp)?;
         check_finite("Dense.forward: input", x)?;
-        self.have_forward = false;
         if !matches!(&self.acts, Some(a) if a.n == n) {
+            if (n as u64) * (2 * inp + out) as u64 > crate::error::MAX_FLOATS * 4 {
+                return Err(Error::Value(format!("Dense.forward: {} rows need more memory than wasm32 has", n)));
+            }
             let mut l = Layout::new();
             let acts = Acts { n, x: l.take(n * inp), y: l.take(n * out), dx: l.take(n * inp) };
-            self.arena.fit(l.total());
+            self.arena.fit(l.total())?;
             self.acts = Some(acts);
         }
+        self.have_forward = false;
         let a = self.acts.as_ref().unwrap();
         let [xa, ya] = self.arena.split([a.x, a.y]);
         xa.copy_from_slice(x);
@@ -125,8 +129,9 @@ impl Dense {
         Ok(())
     }
 
-    /// Backward for the latest forward: dy is n×units. Gradients are added to `grads`.
-    pub fn backward(&mut self, dy: &[f32]) -> Result<()> {
+    /// Backward for the latest forward: dy is n×units. Gradients are added to `grads`, or replace
+    /// them with `zero_first` (reset after validation).
+    pub fn backward(&mut self, dy: &[f32], zero_first: bool) -> Result<()> {
         if !self.have_forward {
             return Err(Error::State("Dense.backward: call forward first".into()));
         }
@@ -134,6 +139,9 @@ impl Dense {
         let a = self.acts.as_ref().unwrap();
         check_len("Dense.backward: dOutput", dy.len(), a.n * out)?;
         check_finite("Dense.backward: dOutput", dy)?;
+        if zero_first {
+            self.grads.fill(0.0);
+        }
         let [xa, dx] = self.arena.split([a.x, a.dx]);
         let (w, _) = self.params.split_at(out * inp);
         let (dw, db) = self.grads.split_at_mut(out * inp);
@@ -200,7 +208,7 @@ mod tests {
                 assert!((y[row * o + u] as f64 - want).abs() < 1e-6);
             }
         }
-        d.backward(&r).unwrap();
+        d.backward(&r, true).unwrap();
         let (dxp, dxl) = d.buffer(DenseBuffer::DInput).unwrap();
         // SAFETY: as above.
         let dx = unsafe { std::slice::from_raw_parts(dxp, dxl) }.to_vec();

@@ -59,3 +59,20 @@ pub fn check_finite(what: &str, v: &[f32]) -> Result<()> {
         ))),
     }
 }
+
+/// Largest float count one buffer may hold (1 GiB): wasm32 memory is 4 GiB in all, and an object
+/// holds several buffers of its size.
+pub const MAX_FLOATS: u64 = 1 << 28;
+
+/// A zeroed Vec of `n` floats, or `Err(Error::Value)` when it is too large or memory cannot grow
+/// (instead of the abort an infallible allocation would be).
+pub fn zeroed(what: &str, n: u64) -> Result<Vec<f32>> {
+    if n > MAX_FLOATS {
+        return Err(Error::Value(format!("{}: {} floats is more than this build can hold ({})", what, n, MAX_FLOATS)));
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n as usize)
+        .map_err(|_| Error::Value(format!("{}: out of memory allocating {} floats", what, n)))?;
+    v.resize(n as usize, 0.0);
+    Ok(v)
+}

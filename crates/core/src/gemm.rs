@@ -374,6 +374,9 @@ fn check_all(
 }
 
 fn zero_c(m: usize, n: usize, c: &mut [f32], ldc: usize) {
+    if n == 0 {
+        return;
+    }
     for i in 0..m {
         let row = i * ldc;
         c[row..row + n].fill(0.0);

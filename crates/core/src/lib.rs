@@ -12,6 +12,8 @@
 pub mod act;
 pub mod arena;
 pub mod dense;
+pub mod dropout;
+pub mod embedding;
 pub mod error;
 pub mod gemm;
 pub mod loss;

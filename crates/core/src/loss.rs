@@ -12,6 +12,21 @@ pub const IGNORE_CLASS: i32 = -1;
 /// dlogits = (softmax(z) - onehot(target)) / counted, and 0 on ignored rows.
 /// Returns the loss (0 when no row is counted).
 pub fn softmax_cross_entropy(logits: &[f32], n: usize, c: usize, targets: &[i32], dlogits: &mut [f32]) -> Result<f32> {
+    softmax_cross_entropy_stats(logits, n, c, targets, dlogits).map(|s| s.loss)
+}
+
+/// Loss plus what accuracy needs, from one pass over the logits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrossEntropyStats {
+    pub loss: f32,
+    /// Counted rows whose largest logit (first on ties) is the target.
+    pub correct: usize,
+    /// Rows not ignored.
+    pub counted: usize,
+}
+
+/// `softmax_cross_entropy` that also counts correct argmax predictions.
+pub fn softmax_cross_entropy_stats(logits: &[f32], n: usize, c: usize, targets: &[i32], dlogits: &mut [f32]) -> Result<CrossEntropyStats> {
     check_len("crossEntropy: logits", logits.len(), n * c)?;
     check_len("crossEntropy: targets", targets.len(), n)?;
     check_len("crossEntropy: dlogits", dlogits.len(), n * c)?;
@@ -25,8 +40,9 @@ pub fn softmax_cross_entropy(logits: &[f32], n: usize, c: usize, targets: &[i32]
     let counted = targets.iter().filter(|&&t| t != IGNORE_CLASS).count();
     if counted == 0 {
         dlogits.fill(0.0);
-        return Ok(0.0);
+        return Ok(CrossEntropyStats { loss: 0.0, correct: 0, counted: 0 });
     }
+    let mut correct = 0;
     let scale = 1.0 / counted as f32;
     let mut total = 0.0f64;
     for r in 0..n {
@@ -37,7 +53,14 @@ pub fn softmax_cross_entropy(logits: &[f32], n: usize, c: usize, targets: &[i32]
             d.fill(0.0);
             continue;
         }
-        let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut arg = 0;
+        for k in 1..c {
+            if z[k] > z[arg] {
+                arg = k;
+            }
+        }
+        correct += (arg == target as usize) as usize;
+        let max = z[arg];
         let mut sum = 0.0f32;
         for (dv, zv) in d.iter_mut().zip(z) {
             let e = (zv - max).exp();
@@ -51,27 +74,48 @@ pub fn softmax_cross_entropy(logits: &[f32], n: usize, c: usize, targets: &[i32]
         d[target as usize] -= scale;
         total += (sum.ln() + max - z[target as usize]) as f64;
     }
-    Ok((total / counted as f64) as f32)
+    Ok(CrossEntropyStats { loss: (total / counted as f64) as f32, correct, counted })
 }
 
 /// Mean squared error over all `n` elements; dpred = 2 (pred - target) / n.
 pub fn mse(pred: &[f32], target: &[f32], dpred: &mut [f32]) -> Result<f32> {
+    mse_masked(pred, target, dpred, pred.len().max(1), None)
+}
+
+/// Mean squared error over the rows (of `width` elements) whose `row_mask` entry is non-zero
+/// (all rows without a mask); dpred = 2 (pred - target) / counted elements, 0 on masked rows.
+pub fn mse_masked(pred: &[f32], target: &[f32], dpred: &mut [f32], width: usize, row_mask: Option<&[i32]>) -> Result<f32> {
     check_len("mse: target", target.len(), pred.len())?;
     check_len("mse: dpred", dpred.len(), pred.len())?;
+    let n = pred.len();
+    if n == 0 || width == 0 || n % width != 0 {
+        return Err(Error::Shape(format!("mse: prediction of {} values is not rows of {}", n, width)));
+    }
+    if let Some(m) = row_mask {
+        check_len("mse: row mask", m.len(), n / width)?;
+    }
     check_finite("mse: prediction", pred)?;
     check_finite("mse: target", target)?;
-    let n = pred.len();
-    if n == 0 {
-        return Err(Error::Shape("mse: prediction is empty".into()));
+    let counted_rows = row_mask.map_or(n / width, |m| m.iter().filter(|&&v| v != 0).count());
+    if counted_rows == 0 {
+        dpred.fill(0.0);
+        return Ok(0.0);
     }
-    let scale = 2.0 / n as f32;
+    let counted = counted_rows * width;
+    let scale = 2.0 / counted as f32;
     let mut total = 0.0f64;
-    for i in 0..n {
-        let e = pred[i] - target[i];
-        dpred[i] = e * scale;
-        total += (e as f64) * (e as f64);
+    for (r, ((p, t), d)) in pred.chunks_exact(width).zip(target.chunks_exact(width)).zip(dpred.chunks_exact_mut(width)).enumerate() {
+        if row_mask.map_or(false, |m| m[r] == 0) {
+            d.fill(0.0);
+            continue;
+        }
+        for i in 0..width {
+            let e = p[i] - t[i];
+            d[i] = e * scale;
+            total += (e as f64) * (e as f64);
+        }
     }
-    Ok((total / n as f64) as f32)
+    Ok((total / counted as f64) as f32)
 }
 
 #[cfg(test)]

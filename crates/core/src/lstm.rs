@@ -18,7 +18,7 @@
 
 use crate::act::{sigmoid, sigmoid_grad_from_output, tanh, tanh_grad_from_output};
 use crate::arena::{Arena, Layout, Region};
-use crate::error::{check_finite, check_len, Error, Result};
+use crate::error::{check_finite, check_len, zeroed, Error, Result};
 use crate::gemm::{gemm, gemm_packed, GemmWorkspace, PackedB};
 use crate::rng::Pcg32;
 
@@ -73,10 +73,13 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
 /// - `y`: output h_t of tick t, batch row b, unit j at `y[(t*B + b)*y_stride + j]`, so a
 ///   bidirectional layer writes both directions into one T×B×2H buffer (reverse: `y` starts at +H).
 /// - `bias`: G floats of scratch (b_ih + b_hh).
+/// - `lengths`: real ticks per sequence (padding at the end). A padded tick leaves h and c as they
+///   are and outputs zeros, so a reverse direction starts at each sequence's last real tick.
 pub fn lstm_seq_forward(
     d: SeqDims,
     w: &CellWeights,
     reverse: bool,
+    lengths: Option<&[usize]>,
     x: &[f32],
     h: &mut [f32],
     c: &mut [f32],
@@ -111,6 +114,11 @@ pub fn lstm_seq_forward(
             let h_row = &mut h[bi * hid..(bi + 1) * hid];
             let c_row = &mut c[bi * hid..(bi + 1) * hid];
             let y_row = &mut y[(t * bn + bi) * y_stride..(t * bn + bi) * y_stride + hid];
+            if lengths.map_or(false, |l| t >= l[bi]) {
+                y_row.fill(0.0);
+                cell.copy_from_slice(c_row);
+                continue;
+            }
             for j in 0..hid {
                 let ig = sigmoid(a[j] + bias[j]);
                 let fg = sigmoid(a[hid + j] + bias[hid + j]);
@@ -139,10 +147,13 @@ pub fn lstm_seq_forward(
 /// - `da`: T×B×G scratch, left holding the pre-activation gate gradients.
 /// - `dx`: T×B×I, accumulated into (both directions of a layer add into one dX).
 /// - `g`: parameter gradients, accumulated into.
+/// - `lengths` as in forward, with `dh_scratch` (B×H) to carry dh unchanged across padded ticks.
 pub fn lstm_seq_backward(
     d: SeqDims,
     w: &CellWeights,
     reverse: bool,
+    lengths: Option<&[usize]>,
+    dh_scratch: &mut [f32],
     x: &[f32],
     c0: &[f32],
     gates: &[f32],
@@ -179,6 +190,10 @@ pub fn lstm_seq_backward(
             let dh_row = &dh[bi * hid..(bi + 1) * hid];
             let dc_row = &mut dc[bi * hid..(bi + 1) * hid];
             let da_row = &mut da[r * g4..(r + 1) * g4];
+            if lengths.map_or(false, |l| t >= l[bi]) {
+                da_row.fill(0.0);
+                continue;
+            }
             for j in 0..hid {
                 let (ig, fg, gg, og) = (gate[j], gate[hid + j], gate[2 * hid + j], gate[3 * hid + j]);
                 let tc = tanh(cell[j]);
@@ -191,7 +206,16 @@ pub fn lstm_seq_backward(
                 dc_row[j] = dct * fg;
             }
         }
-        gemm_packed(bn, &da[t * bn * g4..(t + 1) * bn * g4], g4, 1, pb, dh, hid, false, ws);
+        let da_t = &da[t * bn * g4..(t + 1) * bn * g4];
+        match lengths {
+            None => gemm_packed(bn, da_t, g4, 1, pb, dh, hid, false, ws),
+            Some(l) => {
+                gemm_packed(bn, da_t, g4, 1, pb, dh_scratch, hid, false, ws);
+                for bi in (0..bn).filter(|&bi| t < l[bi]) {
+                    dh[bi * hid..(bi + 1) * hid].copy_from_slice(&dh_scratch[bi * hid..(bi + 1) * hid]);
+                }
+            }
+        }
     }
     let rows = tn * bn;
     // dW_ih += dAᵀ X ; dW_hh += dAᵀ H_prev ; dX += dA W_ih ; db += column sums of dA.
@@ -249,6 +273,15 @@ impl LstmConfig {
                 self.input_size, self.hidden_size, self.num_layers
             )));
         }
+        // Parameter count in u64 first, so absurd sizes are refused instead of overflowing.
+        let (i, h, l, d) = (self.input_size as u64, self.hidden_size as u64, self.num_layers as u64, self.dirs() as u64);
+        let count = d * 4 * h * (i + h + 2) + (l - 1) * d * 4 * h * (d * h + h + 2);
+        if count > crate::error::MAX_FLOATS {
+            return Err(Error::Value(format!(
+                "LSTM: inputSize {}, hiddenSize {}, numLayers {} need {} parameters, more than wasm32 memory can hold",
+                self.input_size, self.hidden_size, self.num_layers, count
+            )));
+        }
         Ok(())
     }
     /// Parameter regions of every layer-direction, in state_dict order, and the total count.
@@ -295,8 +328,11 @@ struct Acts {
     cells: Vec<Region>,
     h_prev: Vec<Region>,
     bias: Region,
+    /// B×D·H: the top layer's final h of each direction (the output of a last-tick-only LSTM).
+    last: Region,
     // Backward.
     dy: Region,
+    dh_scratch: Region,
     dbuf: [Region; 2],
     da: Region,
     dh0: Region,
@@ -324,7 +360,9 @@ impl Acts {
             cells: (0..ld).map(|_| l.take(tb * h)).collect(),
             h_prev: (0..ld).map(|_| l.take(tb * h)).collect(),
             bias: l.take(4 * h),
+            last: l.take(b * dh_w),
             dy: l.take(tb * dh_w),
+            dh_scratch: l.take(b * h),
             dbuf: [l.take(tb * widest), l.take(tb * widest)],
             da: l.take(tb * 4 * h),
             dh0: l.take(ld * b * h),
@@ -350,11 +388,22 @@ fn transpose_rows(src: &[f32], dst: &mut [f32], a: usize, b: usize, w: usize) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LstmBuffer {
     Output,
+    /// [B, D·H]: final h of the top layer's directions, concatenated.
+    LastOutput,
     HN,
     CN,
     DInput,
     DH0,
     DC0,
+}
+
+/// The upstream gradient of `Lstm::backward`.
+#[derive(Clone, Copy, Debug)]
+pub enum DyIn<'a> {
+    /// dL/d output, shaped like the forward's output.
+    Sequence(&'a [f32]),
+    /// dL/d last output [B, D·H] (an LSTM whose head reads only its final h).
+    Last(&'a [f32]),
 }
 
 /// A stacked, optionally bidirectional LSTM with its parameters, gradients and activations.
@@ -370,6 +419,9 @@ pub struct Lstm {
     batch_first: bool,
     /// True between a forward and the next resize: backward is allowed.
     have_forward: bool,
+    /// Real ticks per sequence of the latest forward, when it was given lengths.
+    lengths: Vec<usize>,
+    has_lengths: bool,
     pb: PackedB,
     ws: GemmWorkspace,
 }
@@ -379,17 +431,20 @@ impl Lstm {
     pub fn new(cfg: LstmConfig, seed: u64) -> Result<Lstm> {
         cfg.validate()?;
         let (cells, n) = cfg.param_layout();
-        let mut params = vec![0.0; n];
+        let mut params = zeroed("LSTM parameters", n as u64)?;
+        let grads = zeroed("LSTM gradients", n as u64)?;
         Pcg32::new(seed).fill_uniform(&mut params, 1.0 / (cfg.hidden_size as f32).sqrt());
         Ok(Lstm {
             cfg,
             cells,
             params,
-            grads: vec![0.0; n],
+            grads,
             arena: Arena::new(),
             acts: None,
             batch_first: false,
             have_forward: false,
+            lengths: Vec::new(),
+            has_lengths: false,
             pb: PackedB::new(),
             ws: GemmWorkspace::new(),
         })
@@ -410,13 +465,20 @@ impl Lstm {
     }
 
     /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
-    fn fit(&mut self, t: usize, b: usize) {
+    fn fit(&mut self, t: usize, b: usize) -> Result<()> {
         let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b);
         if !same {
+            // Refuse sizes whose layout would overflow before computing it.
+            let c = &self.cfg;
+            let per_tick = (c.num_layers as u64 + 4) * (c.dirs() * c.hidden_size) as u64 * 6 + 4 * c.input_size as u64;
+            if (t as u64) * (b as u64) * per_tick > crate::error::MAX_FLOATS * 4 {
+                return Err(Error::Value(format!("LSTM.forward: T={} B={} needs more activation memory than wasm32 has", t, b)));
+            }
             let (acts, total) = Acts::new(&self.cfg, t, b);
-            self.arena.fit(total);
+            self.arena.fit(total)?;
             self.acts = Some(acts);
         }
+        Ok(())
     }
 
     /// Pointer to one of the result buffers of the latest forward/backward, and its length.
@@ -430,6 +492,7 @@ impl Lstm {
                     a.layer_out[self.cfg.num_layers - 1]
                 }
             }
+            LstmBuffer::LastOutput => a.last,
             LstmBuffer::HN => a.hn,
             LstmBuffer::CN => a.cn,
             LstmBuffer::DInput => {
@@ -453,6 +516,7 @@ impl Lstm {
     }
 
     /// Forward over `x` ([T, B, I], or [B, T, I] when `batch_first`), from h0/c0 ([L·D, B, H]) or zeros.
+    /// `lengths` (B values in 1..=T) marks each sequence's real ticks; later ticks are padding.
     pub fn forward(
         &mut self,
         x: &[f32],
@@ -461,6 +525,7 @@ impl Lstm {
         batch_first: bool,
         h0: Option<&[f32]>,
         c0: Option<&[f32]>,
+        lengths: Option<&[i32]>,
     ) -> Result<()> {
         let cfg = self.cfg;
         let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
@@ -478,9 +543,18 @@ impl Lstm {
                 check_finite(&format!("LSTM.forward: {}", name), s)?;
             }
         }
+        if let Some(l) = lengths {
+            check_len("LSTM.forward: lengths", l.len(), b)?;
+            if let Some(i) = l.iter().position(|&v| v < 1 || v as usize > t) {
+                return Err(Error::Value(format!("LSTM.forward: lengths[{}] is {}, expected 1..={} (the padded length T)", i, l[i], t)));
+            }
+        }
+        self.fit(t, b)?;
         self.have_forward = false;
-        self.fit(t, b);
         self.batch_first = batch_first;
+        self.has_lengths = lengths.is_some();
+        self.lengths.clear();
+        self.lengths.extend(lengths.unwrap_or(&[]).iter().map(|&v| v as usize));
         let a = self.acts.as_ref().unwrap();
         {
             let [xa, h0a, c0a] = self.arena.split([a.x, a.h0, a.c0]);
@@ -531,6 +605,7 @@ impl Lstm {
                     SeqDims { t, b, i: input, h },
                     &w,
                     d == 1,
+                    if self.has_lengths { Some(&self.lengths) } else { None },
                     xs,
                     hn,
                     cn,
@@ -547,14 +622,25 @@ impl Lstm {
             let [top, out] = self.arena.split([a.layer_out[l_n - 1], a.out_user]);
             transpose_rows(top, out, t, b, dh_w);
         }
+        {
+            let [hn, last] = self.arena.split([a.hn, a.last]);
+            for d in 0..dirs {
+                let k = (l_n - 1) * dirs + d;
+                for bi in 0..b {
+                    last[bi * dh_w + d * h..bi * dh_w + (d + 1) * h].copy_from_slice(&hn[(k * b + bi) * h..(k * b + bi + 1) * h]);
+                }
+            }
+        }
         self.have_forward = true;
         Ok(())
     }
 
-    /// Backward through time for the latest forward. `dy` is dL/doutput in the forward's layout;
+    /// Backward through time for the latest forward. `dy` is dL/doutput in the forward's layout
+    /// (`DyIn::Sequence`), or dL/d(last output) [B, D·H] (`DyIn::Last`);
     /// `dhn`, `dcn` ([L·D, B, H]) are dL/dh_N, dL/dc_N, or zeros when absent.
     /// Parameter gradients are *added* to `grads` (call `zero_grad` first for a fresh gradient).
-    pub fn backward(&mut self, dy: &[f32], dhn: Option<&[f32]>, dcn: Option<&[f32]>) -> Result<()> {
+    /// With `zero_first`, gradients are reset (after the arguments are validated) instead of added to.
+    pub fn backward(&mut self, dy_in: DyIn, dhn: Option<&[f32]>, dcn: Option<&[f32]>, zero_first: bool) -> Result<()> {
         if !self.have_forward {
             return Err(Error::State("LSTM.backward: call forward first (backward needs its activations)".into()));
         }
@@ -563,7 +649,16 @@ impl Lstm {
         let a = self.acts.as_ref().unwrap();
         let (t, b) = (a.t, a.b);
         let (bh, dh_w) = (b * h, dirs * h);
-        check_len("LSTM.backward: dOutput", dy.len(), t * b * dh_w)?;
+        let dy = match dy_in {
+            DyIn::Sequence(dy) => {
+                check_len("LSTM.backward: dOutput", dy.len(), t * b * dh_w)?;
+                dy
+            }
+            DyIn::Last(dl) => {
+                check_len("LSTM.backward: dOutput (last tick)", dl.len(), b * dh_w)?;
+                dl
+            }
+        };
         check_finite("LSTM.backward: dOutput", dy)?;
         for (name, s) in [("dHN", dhn), ("dCN", dcn)] {
             if let Some(s) = s {
@@ -571,17 +666,32 @@ impl Lstm {
                 check_finite(&format!("LSTM.backward: {}", name), s)?;
             }
         }
+        if zero_first {
+            self.grads.fill(0.0);
+        }
         {
             let [dya, dh0, dc0] = self.arena.split([a.dy, a.dh0, a.dc0]);
-            if self.batch_first {
-                transpose_rows(dy, dya, b, t, dh_w);
-            } else {
-                dya.copy_from_slice(dy);
-            }
             // dh0/dc0 start as dL/dh_N, dL/dc_N and are walked back to tick 0 in place.
             match dhn {
                 Some(s) => dh0.copy_from_slice(s),
                 None => dh0.fill(0.0),
+            }
+            match dy_in {
+                DyIn::Sequence(_) if self.batch_first => transpose_rows(dy, dya, b, t, dh_w),
+                DyIn::Sequence(_) => dya.copy_from_slice(dy),
+                DyIn::Last(dl) => {
+                    // The last output is the top layer's h_N: its gradient joins dL/dh_N there.
+                    dya.fill(0.0);
+                    for d in 0..dirs {
+                        let k = (l_n - 1) * dirs + d;
+                        for bi in 0..b {
+                            let dst = &mut dh0[(k * b + bi) * h..(k * b + bi + 1) * h];
+                            for (x, g) in dst.iter_mut().zip(&dl[bi * dh_w + d * h..bi * dh_w + (d + 1) * h]) {
+                                *x += *g;
+                            }
+                        }
+                    }
+                }
             }
             match dcn {
                 Some(s) => dc0.copy_from_slice(s),
@@ -608,7 +718,7 @@ impl Lstm {
                 let (gb_ih, rest) = rest.split_at_mut(co.b_ih.len);
                 let gb_hh = &mut rest[..co.b_hh.len];
                 let dy_region = d_out.sub(d * h, t * b * dh_w - d * h);
-                let [xs, c0s, gates, cells, h_prev, dys, dh, dc, da, dx] = self.arena.split([
+                let [xs, c0s, gates, cells, h_prev, dys, dh, dc, da, dx, dh_scratch] = self.arena.split([
                     x_region,
                     a.c0.sub(k * bh, bh),
                     a.gates[k],
@@ -619,11 +729,14 @@ impl Lstm {
                     a.dc0.sub(k * bh, bh),
                     a.da,
                     d_in,
+                    a.dh_scratch,
                 ]);
                 lstm_seq_backward(
                     SeqDims { t, b, i: input, h },
                     &w,
                     d == 1,
+                    if self.has_lengths { Some(&self.lengths) } else { None },
+                    dh_scratch,
                     xs,
                     c0s,
                     gates,
@@ -757,7 +870,7 @@ mod tests {
             let sn = cfg.num_layers * cfg.dirs() * case.b * cfg.hidden_size;
             let x = data(case.t * case.b * cfg.input_size, 1, 1.0);
             let (h0, c0) = (data(sn, 2, 0.5), data(sn, 3, 0.5));
-            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0)).unwrap();
+            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0), None).unwrap();
             let (out, hn, cn) = reference(&cfg, &to64(&l.params), &to64(&x), &to64(&h0), &to64(&c0), case.t, case.b);
             for (name, got, want) in [("output", read(&l, LstmBuffer::Output), out), ("hN", read(&l, LstmBuffer::HN), hn), ("cN", read(&l, LstmBuffer::CN), cn)] {
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -776,16 +889,16 @@ mod tests {
         transpose_rows(&x, &mut xb, t, b, 3);
         let mut tm = Lstm::new(cfg, 3).unwrap();
         let mut bf = Lstm::new(cfg, 3).unwrap();
-        tm.forward(&x, t, b, false, None, None).unwrap();
-        bf.forward(&xb, t, b, true, None, None).unwrap();
+        tm.forward(&x, t, b, false, None, None, None).unwrap();
+        bf.forward(&xb, t, b, true, None, None, None).unwrap();
         let mut expect = vec![0.0; t * b * 8];
         transpose_rows(&read(&tm, LstmBuffer::Output), &mut expect, t, b, 8);
         assert_eq!(read(&bf, LstmBuffer::Output), expect);
         let dy = data(t * b * 8, 6, 1.0);
         let mut dyb = vec![0.0; dy.len()];
         transpose_rows(&dy, &mut dyb, t, b, 8);
-        tm.backward(&dy, None, None).unwrap();
-        bf.backward(&dyb, None, None).unwrap();
+        tm.backward(DyIn::Sequence(&dy), None, None, false).unwrap();
+        bf.backward(DyIn::Sequence(&dyb), None, None, false).unwrap();
         assert_eq!(tm.grads, bf.grads);
         let mut dx = vec![0.0; x.len()];
         transpose_rows(&read(&tm, LstmBuffer::DInput), &mut dx, t, b, 3);
@@ -809,9 +922,9 @@ mod tests {
             let x = data(case.t * case.b * cfg.input_size, 7, 1.0);
             let (h0, c0) = (data(sn, 8, 0.5), data(sn, 9, 0.5));
             let (r, rh, rc) = (data(on, 10, 1.0), data(sn, 11, 1.0), data(sn, 12, 1.0));
-            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0)).unwrap();
+            l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0), None).unwrap();
             l.zero_grad();
-            l.backward(&r, Some(&rh), Some(&rc)).unwrap();
+            l.backward(DyIn::Sequence(&r), Some(&rh), Some(&rc), false).unwrap();
             let (p64, x64, h64, c64) = (to64(&l.params), to64(&x), to64(&h0), to64(&c0));
             let (r64, rh64, rc64) = (to64(&r), to64(&rh), to64(&rc));
             let eps = 1e-6;
@@ -843,14 +956,14 @@ mod tests {
     fn errors_name_the_argument_and_leave_state_usable() {
         let cfg = LstmConfig { input_size: 3, hidden_size: 2, num_layers: 1, bidirectional: false };
         let mut l = Lstm::new(cfg, 1).unwrap();
-        assert!(matches!(l.backward(&[0.0; 4], None, None), Err(Error::State(_))));
-        let e = l.forward(&[0.0; 5], 1, 2, false, None, None).unwrap_err();
+        assert!(matches!(l.backward(DyIn::Sequence(&[0.0; 4]), None, None, true), Err(Error::State(_))));
+        let e = l.forward(&[0.0; 5], 1, 2, false, None, None, None).unwrap_err();
         assert_eq!(e.message(), "LSTM.forward: input: expected 6 values, got 5");
         let mut x = vec![0.5; 6];
         x[4] = f32::NAN;
-        assert!(l.forward(&x, 1, 2, false, None, None).unwrap_err().message().contains("element 4 is NaN"));
+        assert!(l.forward(&x, 1, 2, false, None, None, None).unwrap_err().message().contains("element 4 is NaN"));
         x[4] = 0.5;
-        l.forward(&x, 1, 2, false, None, None).unwrap();
+        l.forward(&x, 1, 2, false, None, None, None).unwrap();
         assert!(Lstm::new(LstmConfig { hidden_size: 0, ..cfg }, 1).is_err());
     }
 }

@@ -19,6 +19,16 @@ impl Pcg32 {
         r
     }
 
+    /// The full generator state (for checkpoints).
+    pub fn to_words(&self) -> [u64; 2] {
+        [self.state, self.inc]
+    }
+
+    /// Restore a state from `to_words` (the increment is forced odd, as PCG requires).
+    pub fn from_words(w: [u64; 2]) -> Self {
+        Pcg32 { state: w[0], inc: w[1] | 1 }
+    }
+
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;
         self.state = old.wrapping_mul(Self::MUL).wrapping_add(self.inc);

@@ -12,10 +12,13 @@
 //! - Nothing panics across the boundary: arguments are validated before they reach the core.
 
 use lstm_core::dense::{Dense, DenseBuffer};
+use lstm_core::dropout::Dropout;
+use lstm_core::embedding::{Embedding, Ids};
+use lstm_core::optim::{Clip, Optimizer, Rule};
 use lstm_core::error::Error;
 use lstm_core::gemm::{gemm, gemm_ref, GemmWorkspace};
-use lstm_core::loss::{mse, softmax_cross_entropy};
-use lstm_core::lstm::{Lstm, LstmBuffer, LstmConfig};
+use lstm_core::loss::{mse_masked, softmax_cross_entropy_stats};
+use lstm_core::lstm::{DyIn, Lstm, LstmBuffer, LstmConfig};
 use lstm_core::optim::sgd_step;
 use std::cell::RefCell;
 
@@ -26,13 +29,25 @@ const BAD_POINTER: i32 = 5;
 struct State {
     lstms: Vec<Option<Box<Lstm>>>,
     denses: Vec<Option<Box<Dense>>>,
+    embeddings: Vec<Option<Box<Embedding>>>,
+    dropouts: Vec<Option<Box<Dropout>>>,
+    optimizers: Vec<Option<Box<OptimizerSlot>>>,
     ws: GemmWorkspace,
+}
+
+/// An optimizer plus the addresses of the (params, grads) blocks it updates, registered by the facade.
+struct OptimizerSlot {
+    opt: Optimizer,
+    blocks: Vec<(usize, usize)>,
 }
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
         lstms: Vec::new(),
         denses: Vec::new(),
+        embeddings: Vec::new(),
+        dropouts: Vec::new(),
+        optimizers: Vec::new(),
         ws: GemmWorkspace::new(),
     });
     // Kept apart from STATE so that an error can be recorded while an object is borrowed.
@@ -119,6 +134,16 @@ fn slab_insert<T>(slab: &mut Vec<Option<Box<T>>>, v: T) -> u32 {
     }
 }
 
+fn slab_free<T>(slab: &mut [Option<Box<T>>], h: u32) -> i32 {
+    match slab.get_mut((h as usize).wrapping_sub(1)) {
+        Some(slot @ Some(_)) => {
+            *slot = None;
+            OK
+        }
+        _ => BAD_HANDLE,
+    }
+}
+
 fn slab_get<T>(slab: &mut [Option<Box<T>>], h: u32) -> Option<&mut T> {
     if h == 0 {
         return None;
@@ -170,7 +195,11 @@ pub extern "C" fn lstmw_simd() -> i32 {
 #[no_mangle]
 pub extern "C" fn lstmw_live_objects() -> u32 {
     with_state(|s| {
-        (s.lstms.iter().filter(|x| x.is_some()).count() + s.denses.iter().filter(|x| x.is_some()).count()) as u32
+        (s.lstms.iter().filter(|x| x.is_some()).count()
+            + s.denses.iter().filter(|x| x.is_some()).count()
+            + s.embeddings.iter().filter(|x| x.is_some()).count()
+            + s.dropouts.iter().filter(|x| x.is_some()).count()
+            + s.optimizers.iter().filter(|x| x.is_some()).count()) as u32
     })
 }
 
@@ -197,13 +226,7 @@ pub extern "C" fn lstmw_lstm_new(input: u32, hidden: u32, layers: u32, bidirecti
 
 #[no_mangle]
 pub extern "C" fn lstmw_lstm_free(h: u32) -> i32 {
-    with_state(|s| match s.lstms.get_mut((h as usize).wrapping_sub(1)) {
-        Some(slot @ Some(_)) => {
-            *slot = None;
-            OK
-        }
-        _ => BAD_HANDLE,
-    })
+    with_state(|s| slab_free(&mut s.lstms, h))
 }
 
 fn with_lstm(h: u32, f: impl FnOnce(&mut Lstm) -> i32) -> i32 {
@@ -243,9 +266,10 @@ pub extern "C" fn lstmw_lstm_zero_grad(h: u32) -> i32 {
     })
 }
 
-/// Forward over x at `x_ptr` ([T,B,I], or [B,T,I] if `batch_first`); h0/c0 at their addresses or 0.
+/// Forward over x at `x_ptr` ([T,B,I], or [B,T,I] if `batch_first`); h0/c0 at their addresses or 0;
+/// `lengths_ptr`: B i32 real lengths, or 0 when every sequence fills all T ticks.
 #[no_mangle]
-pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch_first: u32, h0_ptr: usize, c0_ptr: usize) -> i32 {
+pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch_first: u32, h0_ptr: usize, c0_ptr: usize, lengths_ptr: usize) -> i32 {
     with_lstm(h, |l| {
         let cfg = l.cfg;
         let (t, b) = (t as usize, b as usize);
@@ -254,24 +278,28 @@ pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch
         let x: &[f32] = try_status!(slice_at("LSTM.forward: input", x_ptr, x_len, false)).unwrap();
         let h0 = try_status!(slice_at::<f32>("LSTM.forward: h0", h0_ptr, state_len, true));
         let c0 = try_status!(slice_at::<f32>("LSTM.forward: c0", c0_ptr, state_len, true));
-        for (name, p, n) in [("input", x_ptr, x_len), ("h0", h0_ptr, state_len), ("c0", c0_ptr, state_len)] {
+        let lengths = try_status!(slice_at::<i32>("LSTM.forward: lengths", lengths_ptr, b, true));
+        for (name, p, n) in [("input", x_ptr, x_len), ("h0", h0_ptr, state_len), ("c0", c0_ptr, state_len), ("lengths", lengths_ptr, b)] {
             if p != 0 && l.owns(p, n * 4) {
                 return fail(BAD_POINTER, format!("LSTM.forward: {} overlaps the layer's own memory", name));
             }
         }
-        report(l.forward(x, t, b, batch_first != 0, h0, c0))
+        report(l.forward(x, t, b, batch_first != 0, h0, c0, lengths))
     })
 }
 
 /// Backward for the latest forward; dOutput at `dy_ptr` in the forward's layout, dHN/dCN or 0.
+/// `flags`: bit 0 resets the gradients first (after validation); bit 1 means dOutput is the
+/// gradient of the last output [B, D·H] rather than of the whole sequence.
 #[no_mangle]
-pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn_ptr: usize) -> i32 {
+pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn_ptr: usize, flags: u32) -> i32 {
     with_lstm(h, |l| {
         let (t, b) = match l.last_dims() {
             Some(d) => d,
             None => return fail(3, "LSTM.backward: call forward first".into()),
         };
-        let out_len = t * b * l.cfg.dirs() * l.cfg.hidden_size;
+        let last = flags & 2 != 0;
+        let out_len = if last { 1 } else { t } * b * l.cfg.dirs() * l.cfg.hidden_size;
         let state_len = l.cfg.num_layers * l.cfg.dirs() * b * l.cfg.hidden_size;
         let dy: &[f32] = try_status!(slice_at("LSTM.backward: dOutput", dy_ptr, out_len, false)).unwrap();
         let dhn = try_status!(slice_at::<f32>("LSTM.backward: dHN", dhn_ptr, state_len, true));
@@ -281,11 +309,12 @@ pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn
                 return fail(BAD_POINTER, format!("LSTM.backward: {} overlaps the layer's own memory", name));
             }
         }
-        report(l.backward(dy, dhn, dcn))
+        let dy_in = if last { DyIn::Last(dy) } else { DyIn::Sequence(dy) };
+        report(l.backward(dy_in, dhn, dcn, flags & 1 != 0))
     })
 }
 
-/// Address of a result buffer: 0 output, 1 hN, 2 cN, 3 dInput, 4 dH0, 5 dC0 (0 if none yet).
+/// Address of a result buffer: 0 output, 1 hN, 2 cN, 3 dInput, 4 dH0, 5 dC0, 6 last output (0 if none yet).
 #[no_mangle]
 pub extern "C" fn lstmw_lstm_buffer(h: u32, which: u32) -> usize {
     let which = match which {
@@ -295,6 +324,7 @@ pub extern "C" fn lstmw_lstm_buffer(h: u32, which: u32) -> usize {
         3 => LstmBuffer::DInput,
         4 => LstmBuffer::DH0,
         5 => LstmBuffer::DC0,
+        6 => LstmBuffer::LastOutput,
         _ => return 0,
     };
     with_state(|s| slab_get(&mut s.lstms, h).and_then(|l| l.buffer(which)).map_or(0, |(p, _)| p as usize))
@@ -316,13 +346,7 @@ pub extern "C" fn lstmw_dense_new(input: u32, units: u32, seed_lo: u32, seed_hi:
 
 #[no_mangle]
 pub extern "C" fn lstmw_dense_free(h: u32) -> i32 {
-    with_state(|s| match s.denses.get_mut((h as usize).wrapping_sub(1)) {
-        Some(slot @ Some(_)) => {
-            *slot = None;
-            OK
-        }
-        _ => BAD_HANDLE,
-    })
+    with_state(|s| slab_free(&mut s.denses, h))
 }
 
 fn with_dense(h: u32, f: impl FnOnce(&mut Dense) -> i32) -> i32 {
@@ -368,9 +392,9 @@ pub extern "C" fn lstmw_dense_forward(h: u32, x_ptr: usize, n: u32) -> i32 {
     })
 }
 
-/// Backward for the latest forward; dOutput (n×units) at `dy_ptr`.
+/// Backward for the latest forward; dOutput (n×units) at `dy_ptr`; `flags` bit 0 resets gradients first.
 #[no_mangle]
-pub extern "C" fn lstmw_dense_backward(h: u32, dy_ptr: usize) -> i32 {
+pub extern "C" fn lstmw_dense_backward(h: u32, dy_ptr: usize, flags: u32) -> i32 {
     with_dense(h, |d| {
         let len = match d.buffer(DenseBuffer::Output) {
             Some((_, n)) => n,
@@ -380,7 +404,7 @@ pub extern "C" fn lstmw_dense_backward(h: u32, dy_ptr: usize) -> i32 {
         if d.owns(dy_ptr, len * 4) {
             return fail(BAD_POINTER, "Dense.backward: dOutput overlaps the layer's own memory".into());
         }
-        report(d.backward(dy))
+        report(d.backward(dy, flags & 1 != 0))
     })
 }
 
@@ -398,32 +422,35 @@ pub extern "C" fn lstmw_dense_buffer(h: u32, which: u32) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Losses and optimizer steps (stateless: buffers are the caller's)
 
-/// Softmax cross-entropy of n×c logits against n i32 targets (-1 = ignored); writes dlogits and the loss.
+/// Softmax cross-entropy of n×c logits against n i32 targets (-1 = ignored); writes dlogits and, at
+/// `loss_out`, 3 floats: the loss, the correct argmax predictions and the counted rows.
 #[no_mangle]
 pub extern "C" fn lstmw_softmax_cross_entropy(logits: usize, n: u32, c: u32, targets: usize, dlogits: usize, loss_out: usize) -> i32 {
     let (n, c) = (n as usize, c as usize);
     let z: &[f32] = try_status!(slice_at("crossEntropy: logits", logits, n * c, false)).unwrap();
     let t: &[i32] = try_status!(slice_at("crossEntropy: targets", targets, n, false)).unwrap();
     let d: &mut [f32] = try_status!(slice_mut_at("crossEntropy: dlogits", dlogits, n * c));
-    let out: &mut [f32] = try_status!(slice_mut_at("crossEntropy: loss", loss_out, 1));
-    match softmax_cross_entropy(z, n, c, t, d) {
+    let out: &mut [f32] = try_status!(slice_mut_at("crossEntropy: loss", loss_out, 3));
+    match softmax_cross_entropy_stats(z, n, c, t, d) {
         Ok(v) => {
-            out[0] = v;
+            out.copy_from_slice(&[v.loss, v.correct as f32, v.counted as f32]);
             OK
         }
         Err(e) => fail(e.status(), e.message().to_string()),
     }
 }
 
-/// Mean squared error over n elements; writes dpred and the loss.
+/// Mean squared error over n elements in rows of `width`; rows whose i32 at `row_mask` is 0 are
+/// not counted (`row_mask` 0: all rows count). Writes dpred and the loss.
 #[no_mangle]
-pub extern "C" fn lstmw_mse(pred: usize, target: usize, n: u32, dpred: usize, loss_out: usize) -> i32 {
-    let n = n as usize;
+pub extern "C" fn lstmw_mse(pred: usize, target: usize, n: u32, width: u32, row_mask: usize, dpred: usize, loss_out: usize) -> i32 {
+    let (n, width) = (n as usize, width as usize);
     let p: &[f32] = try_status!(slice_at("mse: prediction", pred, n, false)).unwrap();
     let t: &[f32] = try_status!(slice_at("mse: target", target, n, false)).unwrap();
+    let mask = try_status!(slice_at::<i32>("mse: row mask", row_mask, if width == 0 { 0 } else { n / width }, true));
     let d: &mut [f32] = try_status!(slice_mut_at("mse: dpred", dpred, n));
     let out: &mut [f32] = try_status!(slice_mut_at("mse: loss", loss_out, 1));
-    match mse(p, t, d) {
+    match mse_masked(p, t, d, width, mask) {
         Ok(v) => {
             out[0] = v;
             OK
@@ -442,21 +469,279 @@ pub extern "C" fn lstmw_sgd_step(params: usize, grads: usize, n: u32, lr: f32) -
 }
 
 // ---------------------------------------------------------------------------------------------
+// Embedding
+
+#[no_mangle]
+pub extern "C" fn lstmw_embedding_new(num: u32, dim: u32, seed_lo: u32, seed_hi: u32) -> u32 {
+    match Embedding::new(num as usize, dim as usize, (seed_hi as u64) << 32 | seed_lo as u64) {
+        Ok(e) => with_state(|s| slab_insert(&mut s.embeddings, e)),
+        Err(e) => {
+            fail(e.status(), e.message().to_string());
+            0
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn lstmw_embedding_free(h: u32) -> i32 {
+    with_state(|s| slab_free(&mut s.embeddings, h))
+}
+
+fn with_embedding(h: u32, f: impl FnOnce(&mut Embedding) -> i32) -> i32 {
+    with_state(|s| match slab_get(&mut s.embeddings, h) {
+        Some(e) => f(e),
+        None => fail(BAD_HANDLE, format!("Embedding handle {} is not live (disposed?)", h)),
+    })
+}
+
+/// 0 params, 1 grads, 2 output of the latest forward.
+#[no_mangle]
+pub extern "C" fn lstmw_embedding_buffer(h: u32, which: u32) -> usize {
+    with_state(|s| {
+        slab_get(&mut s.embeddings, h).map_or(0, |e| match which {
+            0 => e.params.as_ptr() as usize,
+            1 => e.grads.as_ptr() as usize,
+            2 => e.output().as_ptr() as usize,
+            _ => 0,
+        })
+    })
+}
+
+/// Look up `n` ids at `ids_ptr`: i32 when `ids_f32` is 0, else f32 values that must be integers.
+#[no_mangle]
+pub extern "C" fn lstmw_embedding_forward(h: u32, ids_ptr: usize, n: u32, ids_f32: u32) -> i32 {
+    with_embedding(h, |e| {
+        let n = n as usize;
+        if e.owns(ids_ptr, n * 4) {
+            return fail(BAD_POINTER, "Embedding.forward: ids overlap the layer's own memory".into());
+        }
+        let ids = if ids_f32 != 0 {
+            Ids::F32(try_status!(slice_at("Embedding.forward: ids", ids_ptr, n, false)).unwrap())
+        } else {
+            Ids::I32(try_status!(slice_at("Embedding.forward: ids", ids_ptr, n, false)).unwrap())
+        };
+        report(e.forward(ids, n))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn lstmw_embedding_backward(h: u32, dy_ptr: usize, flags: u32) -> i32 {
+    with_embedding(h, |e| {
+        let len = e.output().len();
+        let dy: &[f32] = try_status!(slice_at("Embedding.backward: dOutput", dy_ptr, len, false)).unwrap();
+        if e.owns(dy_ptr, len * 4) {
+            return fail(BAD_POINTER, "Embedding.backward: dOutput overlaps the layer's own memory".into());
+        }
+        report(e.backward(dy, flags & 1 != 0))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout
+
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_new(p: f32, seed_lo: u32, seed_hi: u32) -> u32 {
+    match Dropout::new(p, (seed_hi as u64) << 32 | seed_lo as u64) {
+        Ok(d) => with_state(|s| slab_insert(&mut s.dropouts, d)),
+        Err(e) => {
+            fail(e.status(), e.message().to_string());
+            0
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_free(h: u32) -> i32 {
+    with_state(|s| slab_free(&mut s.dropouts, h))
+}
+
+fn with_dropout(h: u32, f: impl FnOnce(&mut Dropout) -> i32) -> i32 {
+    with_state(|s| match slab_get(&mut s.dropouts, h) {
+        Some(d) => f(d),
+        None => fail(BAD_HANDLE, format!("Dropout handle {} is not live (disposed?)", h)),
+    })
+}
+
+/// Forward over n floats; `training` 0 makes it the identity.
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_forward(h: u32, x_ptr: usize, n: u32, training: u32) -> i32 {
+    with_dropout(h, |d| {
+        let x: &[f32] = try_status!(slice_at("Dropout.forward: input", x_ptr, n as usize, false)).unwrap();
+        if d.owns(x_ptr, n as usize * 4) {
+            return fail(BAD_POINTER, "Dropout.forward: input overlaps the layer's own memory".into());
+        }
+        report(d.forward(x, training != 0))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_backward(h: u32, dy_ptr: usize, n: u32) -> i32 {
+    with_dropout(h, |d| {
+        let dy: &[f32] = try_status!(slice_at("Dropout.backward: dOutput", dy_ptr, n as usize, false)).unwrap();
+        if d.owns(dy_ptr, n as usize * 4) {
+            return fail(BAD_POINTER, "Dropout.backward: dOutput overlaps the layer's own memory".into());
+        }
+        report(d.backward(dy))
+    })
+}
+
+/// 0 output, 1 dInput.
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_buffer(h: u32, which: u32) -> usize {
+    with_state(|s| {
+        slab_get(&mut s.dropouts, h).map_or(0, |d| match which {
+            0 => d.output().as_ptr() as usize,
+            1 => d.dinput().as_ptr() as usize,
+            _ => 0,
+        })
+    })
+}
+
+/// Read (write = 0) or write (write = 1) the generator state as 4 u32 words at `ptr`.
+#[no_mangle]
+pub extern "C" fn lstmw_dropout_rng(h: u32, ptr: usize, write: u32) -> i32 {
+    with_dropout(h, |d| {
+        let words: &mut [u32] = try_status!(slice_mut_at("Dropout.rng: state", ptr, 4));
+        if write != 0 {
+            let w = [words[0] as u64 | (words[1] as u64) << 32, words[2] as u64 | (words[3] as u64) << 32];
+            d.rng = lstm_core::rng::Pcg32::from_words(w);
+        } else {
+            let w = d.rng.to_words();
+            words.copy_from_slice(&[w[0] as u32, (w[0] >> 32) as u32, w[1] as u32, (w[1] >> 32) as u32]);
+        }
+        OK
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizers: one step call updates every registered (params, grads) block.
+
+/// A new optimizer of `kind` with `hp_len` f64 hyper-parameters at `hp_ptr` (see `Rule::from_code`).
+#[no_mangle]
+pub extern "C" fn lstmw_optim_new(kind: u32, hp_ptr: usize, hp_len: u32) -> u32 {
+    let hp: &[f64] = match slice_at("optimizer: hyper-parameters", hp_ptr, hp_len as usize, false) {
+        Ok(v) => v.unwrap(),
+        Err(_) => return 0,
+    };
+    match Rule::from_code(kind, hp) {
+        Ok(rule) => with_state(|s| slab_insert(&mut s.optimizers, OptimizerSlot { opt: Optimizer::new(rule), blocks: Vec::new() })),
+        Err(e) => {
+            fail(e.status(), e.message().to_string());
+            0
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn lstmw_optim_free(h: u32) -> i32 {
+    with_state(|s| slab_free(&mut s.optimizers, h))
+}
+
+fn with_optim(h: u32, f: impl FnOnce(&mut OptimizerSlot) -> i32) -> i32 {
+    with_state(|s| match slab_get(&mut s.optimizers, h) {
+        Some(o) => f(o),
+        None => fail(BAD_HANDLE, format!("optimizer handle {} is not live (disposed?)", h)),
+    })
+}
+
+/// Register the next block: `n` parameters at `params_ptr` with gradients at `grads_ptr`.
+#[no_mangle]
+pub extern "C" fn lstmw_optim_add_block(h: u32, params_ptr: usize, grads_ptr: usize, n: u32) -> i32 {
+    with_optim(h, |o| {
+        let n = n as usize;
+        try_status!(slice_at::<f32>("optimizer: params", params_ptr, n, false));
+        try_status!(slice_at::<f32>("optimizer: grads", grads_ptr, n, false));
+        let overlap = params_ptr < grads_ptr + n * 4 && grads_ptr < params_ptr + n * 4;
+        if overlap || o.blocks.iter().any(|&(p, _)| p == params_ptr) {
+            return fail(BAD_POINTER, "optimizer: a parameter block overlaps its gradients or is registered twice".into());
+        }
+        o.opt.add_block(n);
+        o.blocks.push((params_ptr, grads_ptr));
+        OK
+    })
+}
+
+/// One update of every block at learning rate `lr`, clipping by value then by global norm first
+/// (a value <= 0 disables that clip). Writes the pre-clip global gradient norm (f64) to `norm_out`.
+#[no_mangle]
+pub extern "C" fn lstmw_optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: f64, norm_out: usize) -> i32 {
+    with_optim(h, |o| {
+        let out: &mut [f64] = try_status!(slice_mut_at("optimizer: norm", norm_out, 1));
+        let lens = o.opt.block_lens().to_vec();
+        let mut blocks: Vec<(&mut [f32], &mut [f32])> = Vec::with_capacity(lens.len());
+        for (&(p, g), &n) in o.blocks.iter().zip(&lens) {
+            blocks.push((try_status!(slice_mut_at("optimizer: params", p, n)), try_status!(slice_mut_at("optimizer: grads", g, n))));
+        }
+        let clip = Clip {
+            value: if clip_value > 0.0 { Some(clip_value) } else { None },
+            norm: if clip_norm > 0.0 { Some(clip_norm) } else { None },
+        };
+        match o.opt.step(&mut blocks, lr, clip) {
+            Ok(norm) => {
+                out[0] = norm;
+                OK
+            }
+            Err(e) => fail(e.status(), e.message().to_string()),
+        }
+    })
+}
+
+/// Address and length (in floats, via `len_out`) of the optimizer's state, for checkpoints.
+#[no_mangle]
+pub extern "C" fn lstmw_optim_state(h: u32, len_out: usize) -> usize {
+    let mut addr = 0;
+    let status = with_optim(h, |o| {
+        let out: &mut [u32] = try_status!(slice_mut_at("optimizer: state length", len_out, 1));
+        out[0] = o.opt.state.len() as u32;
+        addr = o.opt.state.as_ptr() as usize;
+        OK
+    });
+    if status == OK {
+        addr
+    } else {
+        0
+    }
+}
+
+/// Steps taken (get), or set them when `set` is 1 (restoring a checkpoint).
+#[no_mangle]
+pub extern "C" fn lstmw_optim_steps(h: u32, set: u32, value: f64) -> f64 {
+    let mut steps = -1.0;
+    with_optim(h, |o| {
+        if set != 0 {
+            o.opt.steps = value as u64;
+        }
+        steps = o.opt.steps as f64;
+        OK
+    });
+    steps
+}
+
+// ---------------------------------------------------------------------------------------------
 // GEMM, exported for the kernel tests (SIMD build against its scalar reference)
 
 fn gemm_args<'a>(
     m: usize, n: usize, k: usize, a: usize, rsa: usize, csa: usize, b: usize, rsb: usize, csb: usize, c: usize, ldc: usize,
 ) -> Result<(&'a [f32], &'a [f32], &'a mut [f32]), i32> {
-    let span = |rows: usize, cols: usize, rs: usize, cs: usize| {
+    if m > 1 && ldc < n {
+        return Err(fail(1, format!("gemm: ldc {} is less than n {}: rows of C would overlap", ldc, n)));
+    }
+    // Elements spanned by a rows×cols matrix with strides (rs, cs), or None on overflow.
+    let span = |rows: usize, cols: usize, rs: usize, cs: usize| -> Option<usize> {
         if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
+            return Some(0);
         }
+        (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
     };
-    let aa = slice_at("gemm: a", a, span(m, k, rsa, csa), false)?.unwrap();
-    let bb = slice_at("gemm: b", b, span(k, n, rsb, csb), false)?.unwrap();
-    let cc = slice_mut_at("gemm: c", c, span(m, n, ldc, 1))?;
+    let too_big = |what: &str| fail(BAD_POINTER, format!("gemm: {} spans more than the address space", what));
+    let (sa, sb, sc) = (
+        span(m, k, rsa, csa).ok_or_else(|| too_big("a"))?,
+        span(k, n, rsb, csb).ok_or_else(|| too_big("b"))?,
+        span(m, n, ldc, 1).ok_or_else(|| too_big("c"))?,
+    );
+    let aa = slice_at("gemm: a", a, sa, false)?.unwrap();
+    let bb = slice_at("gemm: b", b, sb, false)?.unwrap();
+    let cc = slice_mut_at("gemm: c", c, sc)?;
     Ok((aa, bb, cc))
 }
 
