@@ -32,7 +32,7 @@ export class Dense extends ParamLayer implements ChainLayer {
   readonly config: Readonly<{ inputSize: number; units: number }>;
   readonly params: readonly ParamSpec[];
   readonly paramCount: number;
-  protected readonly kind = 'Dense';
+  readonly kind = 'Dense';
   private lastShape: number[] | undefined;
 
   constructor(options: DenseOptions) {
@@ -74,7 +74,6 @@ export class Dense extends ParamLayer implements ChainLayer {
     if (!this.lastShape) throw new Error(`${op}: call forward first`);
     const inShape = this.lastShape;
     checkTensor(op, 'dOutput', options?.dOutput, this.outputShape(op, inShape), 'the shape of forward\'s output');
-    this.zeroGrad();
     const [dyp] = this.rt.stage([options.dOutput.data]);
     const dxp = this.backwardPtr(dyp);
     const n = inShape.reduce((a, b) => a * b, 1);
@@ -91,7 +90,6 @@ export class Dense extends ParamLayer implements ChainLayer {
   forwardPtr(xPtr: number, s: readonly number[]): number {
     const h = this.live('forward');
     const rows = s.slice(0, -1).reduce((a, b) => a * b, 1);
-    this.lastShape = undefined;
     this.rt.check(this.rt.core.lstmw_dense_forward(h, xPtr, rows));
     this.lastShape = s.slice();
     return this.rt.core.lstmw_dense_buffer(h, 0);
@@ -99,12 +97,8 @@ export class Dense extends ParamLayer implements ChainLayer {
 
   backwardPtr(dyPtr: number): number {
     const h = this.live('backward');
-    this.rt.check(this.rt.core.lstmw_dense_backward(h, dyPtr));
+    this.rt.check(this.rt.core.lstmw_dense_backward(h, dyPtr, 1));
     return this.rt.core.lstmw_dense_buffer(h, 1);
-  }
-
-  zeroGrad(): void {
-    this.rt.check(this.rt.core.lstmw_dense_zero_grad(this.live('zeroGrad')));
   }
 
   paramsPtr(): number {

@@ -19,21 +19,39 @@ export interface ParamSpec {
 /** A state dict: PyTorch names to tensors or bare Float32Arrays (row-major, PyTorch layout). */
 export type StateDict = Record<string, TensorLike | Float32Array>;
 
+/** What a `Sequential` tells each layer about the batch being run. */
+export interface ForwardContext {
+  /** Training step (dropout active) or inference. */
+  training: boolean;
+  /** Address of B i32 sequence lengths in wasm memory, or 0 when every sequence is full length. */
+  lengthsPtr: number;
+  /** The model input is a Float32Array (matters to an Embedding reading ids). */
+  inputF32: boolean;
+}
+
 /** Internal contract of a layer inside a `Sequential`: input and output live in wasm memory. */
 export interface ChainLayer {
+  /** Layer type name used in saved files (`LSTM`, `Dense`, `Embedding`, `Dropout`). */
+  readonly kind: string;
+  /** The options that rebuild this layer (without seed and runtime). */
+  readonly config: Readonly<object>;
   /** Output shape for an input shape; throws a ShapeError naming `op` if the input does not fit. */
   outputShape(op: string, inputShape: readonly number[]): number[];
   /** Forward from input at `xPtr` with `shape`; returns the address of the output. */
-  forwardPtr(xPtr: number, shape: readonly number[]): number;
-  /** Backward from dOutput at `dyPtr`; returns the address of dInput. Gradients accumulate. */
-  backwardPtr(dyPtr: number): number;
-  zeroGrad(): void;
+  forwardPtr(xPtr: number, shape: readonly number[], ctx: ForwardContext): number;
+  /** Backward from dOutput at `dyPtr`; returns the address of dInput (0 for an Embedding).
+   * Gradients are reset first: they hold this step's gradient afterwards. */
+  backwardPtr(dyPtr: number, ctx: ForwardContext): number;
   readonly paramCount: number;
   paramsPtr(): number;
   gradsPtr(): number;
   readonly params: readonly ParamSpec[];
   stateDict(): Record<string, Tensor>;
+  gradients(): Record<string, Tensor>;
   loadStateDict(dict: StateDict): void;
+  /** Non-parameter state a checkpoint must keep (a dropout generator), as u32 words. */
+  extraState?(): number[];
+  setExtraState?(words: readonly number[]): void;
   dispose(): void;
 }
 
@@ -53,7 +71,7 @@ export abstract class ParamLayer {
   protected handle: number;
   abstract readonly params: readonly ParamSpec[];
   abstract readonly paramCount: number;
-  protected abstract readonly kind: string;
+  abstract readonly kind: string;
 
   constructor(
     protected readonly rt: Runtime,
@@ -142,9 +160,17 @@ export abstract class ParamLayer {
       }
       return data;
     });
+    if (this.paramCount === 0) return;
     const block = this.rt.f32(this.paramsPtr(), this.paramCount);
     this.params.forEach((p, i) => block.set(values[i], p.offset));
   }
+}
+
+/** Validate an optional boolean option. */
+export function bool(op: string, name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new TypeError(`${op}: ${name} must be true or false, got ${String(v)}`);
+  return v;
 }
 
 /** Split a seed (integer up to 2^53) into the two u32 halves the core takes; random when absent. */

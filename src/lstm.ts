@@ -1,5 +1,5 @@
 import { ShapeError, formatShape } from './errors.js';
-import { ChainLayer, ParamLayer, ParamSpec, layoutParams, positiveInt, seedWords } from './layer.js';
+import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, bool, layoutParams, positiveInt, seedWords } from './layer.js';
 import { Runtime, runtime } from './runtime.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
@@ -15,6 +15,12 @@ export interface LSTMOptions {
   bidirectional?: boolean;
   /** Inputs and outputs are [B, T, F] instead of [T, B, F]. Default false. */
   batchFirst?: boolean;
+  /**
+   * Inside a `Sequential`: pass on the output at every tick (default true), or only the final h of
+   * the top layer's directions, [B, D·H] (each sequence's last real tick when lengths are given),
+   * for a head that reads the whole sequence once.
+   */
+  returnSequences?: boolean;
   /** Seed of the initial weights (uniform in ±1/√H, as PyTorch). Default: random. */
   seed?: number;
   /** Runtime to allocate in. Default: the one `ready()` made. */
@@ -28,6 +34,7 @@ export interface LSTMConfig {
   numLayers: number;
   bidirectional: boolean;
   batchFirst: boolean;
+  returnSequences: boolean;
 }
 
 export interface LSTMForwardOptions {
@@ -35,6 +42,11 @@ export interface LSTMForwardOptions {
   h0?: TensorLike;
   /** Initial cell state [L·D, B, H]. Default zeros. */
   c0?: TensorLike;
+  /**
+   * Real length of each of the B sequences (1..T), padding at the end. Padded ticks leave the
+   * state unchanged and output zeros; a reverse direction starts at each sequence's last real tick.
+   */
+  lengths?: Int32Array;
 }
 
 export interface LSTMForwardResult {
@@ -66,7 +78,9 @@ export interface LSTMBackwardResult {
   grads: Record<string, Tensor>;
 }
 
-const BUF = { output: 0, hN: 1, cN: 2, dInput: 3, dH0: 4, dC0: 5 } as const;
+const BUF = { output: 0, hN: 1, cN: 2, dInput: 3, dH0: 4, dC0: 5, last: 6 } as const;
+const RESET_GRADS = 1;
+const D_LAST = 2;
 
 /**
  * A stacked, optionally bidirectional LSTM, numerically PyTorch's `nn.LSTM`: gates i, f, g, o;
@@ -79,7 +93,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
   readonly config: Readonly<LSTMConfig>;
   readonly params: readonly ParamSpec[];
   readonly paramCount: number;
-  protected readonly kind = 'LSTM';
+  readonly kind = 'LSTM';
   /** [T, B] of the latest forward (time-major order), for backward's shape checks. */
   private last: { t: number; b: number } | undefined;
 
@@ -90,8 +104,9 @@ export class LSTM extends ParamLayer implements ChainLayer {
       inputSize: positiveInt(op, 'inputSize', options.inputSize),
       hiddenSize: positiveInt(op, 'hiddenSize', options.hiddenSize),
       numLayers: positiveInt(op, 'numLayers', options.numLayers ?? 1),
-      bidirectional: options.bidirectional ?? false,
-      batchFirst: options.batchFirst ?? false,
+      bidirectional: bool(op, 'bidirectional', options.bidirectional, false),
+      batchFirst: bool(op, 'batchFirst', options.batchFirst, false),
+      returnSequences: bool(op, 'returnSequences', options.returnSequences, true),
     };
     const rt = options.runtime ?? runtime();
     const [lo, hi] = seedWords(options.seed, op);
@@ -120,14 +135,16 @@ export class LSTM extends ParamLayer implements ChainLayer {
   forward(x: TensorLike, options: LSTMForwardOptions = {}): LSTMForwardResult {
     const op = 'LSTM.forward';
     const h = this.live('forward');
+    if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object { h0?, c0?, lengths? }, got ${String(options)}`);
     const { batchFirst, inputSize } = this.config;
     const shape = checkTensor(op, 'x', x, [null, null, inputSize], batchFirst ? '[B, T, inputSize], batchFirst' : '[T, B, inputSize], time-major');
     const [t, b] = batchFirst ? [shape[1], shape[0]] : [shape[0], shape[1]];
     const st = this.stateShape(b);
     if (options.h0 !== undefined) checkTensor(op, 'h0', options.h0, st, '[numLayers·directions, B, hiddenSize]');
     if (options.c0 !== undefined) checkTensor(op, 'c0', options.c0, st, '[numLayers·directions, B, hiddenSize]');
-    const [xp, h0p, c0p] = this.rt.stage([x.data, options.h0?.data, options.c0?.data]);
-    this.run(h, xp, t, b, h0p, c0p);
+    checkLengths(op, options.lengths, b, t);
+    const [xp, h0p, c0p, lp] = this.rt.stage([x.data, options.h0?.data, options.c0?.data, options.lengths]);
+    this.run(h, xp, t, b, h0p, c0p, lp);
     const outShape = batchFirst ? [b, t, this.dirs * this.config.hiddenSize] : [t, b, this.dirs * this.config.hiddenSize];
     return {
       output: this.result('output', outShape),
@@ -152,9 +169,8 @@ export class LSTM extends ParamLayer implements ChainLayer {
     const st = this.stateShape(b);
     if (options.dHN !== undefined) checkTensor(op, 'dHN', options.dHN, st, 'the shape of hN');
     if (options.dCN !== undefined) checkTensor(op, 'dCN', options.dCN, st, 'the shape of cN');
-    this.rt.check(this.rt.core.lstmw_lstm_zero_grad(h));
     const [dyp, dhp, dcp] = this.rt.stage([options.dOutput.data, options.dHN?.data, options.dCN?.data]);
-    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyp, dhp, dcp));
+    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyp, dhp, dcp, RESET_GRADS));
     return {
       dInput: this.result('dInput', batchFirst ? [b, t, inputSize] : [t, b, inputSize]),
       dH0: this.result('dH0', st),
@@ -163,9 +179,9 @@ export class LSTM extends ParamLayer implements ChainLayer {
     };
   }
 
-  private run(h: number, xp: number, t: number, b: number, h0p: number, c0p: number): void {
-    this.last = undefined;
-    this.rt.check(this.rt.core.lstmw_lstm_forward(h, xp, t, b, this.config.batchFirst ? 1 : 0, h0p, c0p));
+  private run(h: number, xp: number, t: number, b: number, h0p: number, c0p: number, lengthsPtr: number): void {
+    // A refused call leaves the previous forward usable (the core checks before it overwrites).
+    this.rt.check(this.rt.core.lstmw_lstm_forward(h, xp, t, b, this.config.batchFirst ? 1 : 0, h0p, c0p, lengthsPtr));
     this.last = { t, b };
   }
 
@@ -181,24 +197,23 @@ export class LSTM extends ParamLayer implements ChainLayer {
       const want = [null, null, this.config.inputSize];
       throw new ShapeError(`${op}: LSTM input must have shape ${formatShape(want)} (${this.config.batchFirst ? '[B, T, inputSize]' : '[T, B, inputSize]'}), got ${formatShape(s)}`, op, 'x', want, s.slice());
     }
-    return [s[0], s[1], this.dirs * this.config.hiddenSize];
+    const dh = this.dirs * this.config.hiddenSize;
+    if (!this.config.returnSequences) return [this.config.batchFirst ? s[0] : s[1], dh];
+    return [s[0], s[1], dh];
   }
 
-  forwardPtr(xPtr: number, s: readonly number[]): number {
+  forwardPtr(xPtr: number, s: readonly number[], ctx: ForwardContext): number {
     const h = this.live('forward');
     const [t, b] = this.config.batchFirst ? [s[1], s[0]] : [s[0], s[1]];
-    this.run(h, xPtr, t, b, 0, 0);
-    return this.rt.core.lstmw_lstm_buffer(h, BUF.output);
+    this.run(h, xPtr, t, b, 0, 0, ctx.lengthsPtr);
+    return this.rt.core.lstmw_lstm_buffer(h, this.config.returnSequences ? BUF.output : BUF.last);
   }
 
   backwardPtr(dyPtr: number): number {
     const h = this.live('backward');
-    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyPtr, 0, 0));
+    const flags = RESET_GRADS | (this.config.returnSequences ? 0 : D_LAST);
+    this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyPtr, 0, 0, flags));
     return this.rt.core.lstmw_lstm_buffer(h, BUF.dInput);
-  }
-
-  zeroGrad(): void {
-    this.rt.check(this.rt.core.lstmw_lstm_zero_grad(this.live('zeroGrad')));
   }
 
   paramsPtr(): number {
@@ -214,8 +229,17 @@ export class LSTM extends ParamLayer implements ChainLayer {
   }
 }
 
+/** Check optional sequence lengths: an Int32Array of B values in 1..T. */
+export function checkLengths(op: string, lengths: unknown, b: number, t: number): void {
+  if (lengths === undefined) return;
+  if (!(lengths instanceof Int32Array)) throw new ShapeError(`${op}: lengths must be an Int32Array of ${b} sequence lengths, got ${lengths === null ? 'null' : (lengths as object).constructor?.name ?? typeof lengths}`, op, 'lengths', [b]);
+  if (lengths.length !== b) throw new ShapeError(`${op}: lengths must have shape [${b}] (one per sequence), got [${lengths.length}]`, op, 'lengths', [b], [lengths.length]);
+  const bad = lengths.findIndex((v) => v < 1 || v > t);
+  if (bad >= 0) throw new RangeError(`${op}: lengths[${bad}] is ${lengths[bad]}, expected 1..${t} (the padded length T)`);
+}
+
 /** PyTorch's parameter names and shapes for an LSTM config, in state_dict order. */
-export function lstmParamShapes(cfg: LSTMConfig): [string, number[]][] {
+export function lstmParamShapes(cfg: Pick<LSTMConfig, 'inputSize' | 'hiddenSize' | 'numLayers' | 'bidirectional'>): [string, number[]][] {
   const out: [string, number[]][] = [];
   const g = 4 * cfg.hiddenSize;
   const dirs = cfg.bidirectional ? 2 : 1;

@@ -22,8 +22,8 @@ export interface CoreExports {
   lstmw_lstm_param_count(h: number): number;
   lstmw_lstm_bytes(h: number): number;
   lstmw_lstm_zero_grad(h: number): number;
-  lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number): number;
-  lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number): number;
+  lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number, lengths: number): number;
+  lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number, flags: number): number;
   lstmw_lstm_buffer(h: number, which: number): number;
   lstmw_dense_new(input: number, units: number, seedLo: number, seedHi: number): number;
   lstmw_dense_free(h: number): number;
@@ -32,10 +32,27 @@ export interface CoreExports {
   lstmw_dense_bytes(h: number): number;
   lstmw_dense_zero_grad(h: number): number;
   lstmw_dense_forward(h: number, x: number, n: number): number;
-  lstmw_dense_backward(h: number, dy: number): number;
+  lstmw_dense_backward(h: number, dy: number, flags: number): number;
   lstmw_dense_buffer(h: number, which: number): number;
   lstmw_softmax_cross_entropy(logits: number, n: number, c: number, targets: number, dlogits: number, lossOut: number): number;
-  lstmw_mse(pred: number, target: number, n: number, dpred: number, lossOut: number): number;
+  lstmw_mse(pred: number, target: number, n: number, width: number, rowMask: number, dpred: number, lossOut: number): number;
+  lstmw_embedding_new(num: number, dim: number, seedLo: number, seedHi: number): number;
+  lstmw_embedding_free(h: number): number;
+  lstmw_embedding_buffer(h: number, which: number): number;
+  lstmw_embedding_forward(h: number, ids: number, n: number, idsF32: number): number;
+  lstmw_embedding_backward(h: number, dy: number, flags: number): number;
+  lstmw_dropout_new(p: number, seedLo: number, seedHi: number): number;
+  lstmw_dropout_free(h: number): number;
+  lstmw_dropout_forward(h: number, x: number, n: number, training: number): number;
+  lstmw_dropout_backward(h: number, dy: number, n: number): number;
+  lstmw_dropout_buffer(h: number, which: number): number;
+  lstmw_dropout_rng(h: number, ptr: number, write: number): number;
+  lstmw_optim_new(kind: number, hp: number, hpLen: number): number;
+  lstmw_optim_free(h: number): number;
+  lstmw_optim_add_block(h: number, params: number, grads: number, n: number): number;
+  lstmw_optim_step(h: number, lr: number, clipNorm: number, clipValue: number, normOut: number): number;
+  lstmw_optim_state(h: number, lenOut: number): number;
+  lstmw_optim_steps(h: number, set: number, value: number): number;
   lstmw_sgd_step(params: number, grads: number, n: number, lr: number): number;
   lstmw_gemm(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
   lstmw_gemm_ref(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
@@ -108,7 +125,7 @@ export class Runtime {
    * Copy several arrays into the shared staging area and return their addresses (0 for `undefined`).
    * Valid until the next `stage` call; used for the inputs of a single core call.
    */
-  stage(arrays: readonly (Float32Array | Int32Array | undefined)[]): number[] {
+  stage(arrays: readonly (Float32Array | Int32Array | Float64Array | Uint32Array | undefined)[]): number[] {
     const offsets: number[] = [];
     let total = 0;
     for (const a of arrays) {
@@ -120,8 +137,7 @@ export class Runtime {
     return arrays.map((a, i) => {
       if (!a) return 0;
       const p = base + offsets[i];
-      if (a instanceof Float32Array) new Float32Array(buf, p, a.length).set(a);
-      else new Int32Array(buf, p, a.length).set(a);
+      new Uint8Array(buf, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
       return p;
     });
   }

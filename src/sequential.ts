@@ -1,7 +1,12 @@
-import { ShapeError, formatShape } from './errors.js';
-import { ChainLayer, StateDict } from './layer.js';
+import { putAlong, takeAlong, epochOrder, yieldToEventLoop, AnyTensor } from './batching.js';
+import { serializeModel, SerializeOptions } from './io.js';
+import { DisposedError, ShapeError, formatShape } from './errors.js';
+import { checkIds } from './embedding.js';
+import { ChainLayer, ForwardContext, StateDict } from './layer.js';
+import { checkLengths } from './lstm.js';
 import { Optimizer } from './optim.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
+import { LRSchedule } from './schedule.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
 /** Loss names: `crossEntropy` takes integer class targets (softmax fused in), `mse` float targets. */
@@ -10,37 +15,144 @@ export type LossName = 'crossEntropy' | 'mse';
 export interface CompileOptions {
   /** Loss over the last layer's output. Required. */
   loss: LossName;
-  /** Update rule. Required. */
+  /** Update rule (bound to this model). Required. */
   optimizer: Optimizer;
+  /** Clip the global gradient norm to this before each step (PyTorch's `clip_grad_norm_`). */
+  clipGradNorm?: number;
+  /** Clamp every gradient element to [-v, v] before each step (applied before norm clipping). */
+  clipGradValue?: number;
+  /** Extra metrics; `'accuracy'` (argmax over classes, crossEntropy only). */
+  metrics?: 'accuracy'[];
+  /** Learning-rate schedule applied by `fit` before every batch. */
+  lrSchedule?: LRSchedule;
 }
 
-/** Integer class targets: an Int32Array, or a Float32Array holding integers; -1 marks an ignored row. */
+/** Model input: a float tensor, or token ids for a model that starts with an Embedding. */
+export type ModelInput = TensorLike | { data: Int32Array | Float32Array; shape: readonly number[] };
+
+/** Targets: class ids (Int32Array, or Float32Array holding integers; -1 = ignored) or floats for mse. */
 export interface TargetLike {
   data: Int32Array | Float32Array;
   shape: readonly number[];
 }
 
+export interface BatchOptions {
+  /** Real length of each sequence (padding at the end): padded ticks neither change the state nor count in the loss. */
+  lengths?: Int32Array;
+}
+
+/** What `trainOnBatch`/`evaluate` measured. */
+export interface Logs {
+  loss: number;
+  accuracy?: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  lr?: number;
+  gradNorm?: number;
+}
+
+export interface Callback {
+  onTrainBegin?(model: Sequential): void | Promise<void>;
+  onBatchEnd?(batch: number, logs: Logs, model: Sequential): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: Logs, model: Sequential): void | Promise<void>;
+  onTrainEnd?(history: History, model: Sequential): void | Promise<void>;
+}
+
+export interface FitOptions extends BatchOptions {
+  /** Default 1. */
+  epochs?: number;
+  /** Default 32. */
+  batchSize?: number;
+  /** Shuffle the training samples every epoch. Default true. */
+  shuffle?: boolean;
+  /** Seed of the data order (and the default of everything else random in fit). Default 0. */
+  seed?: number;
+  /** Hold out this fraction of the samples (the last ones, before shuffling) for validation. */
+  validationSplit?: number;
+  /** Validation samples. */
+  validationData?: { x: ModelInput; y: TargetLike; lengths?: Int32Array };
+  callbacks?: Callback | Callback[];
+  /** Stops training between batches; `fit` then resolves with `history.aborted` set. */
+  signal?: AbortSignal;
+  /** 1: a line per epoch on the console. Default 0. */
+  verbose?: 0 | 1;
+  /** Continue a checkpointed run from `Sequential.fromBytes(...).training`. */
+  resume?: TrainingState;
+}
+
+/** Where a run is, for bit-identical resumption. */
+export interface TrainingState {
+  /** Epoch to run next (0-based) and the batch to start it at. */
+  epoch: number;
+  batch: number;
+  /** Optimizer steps taken. */
+  step: number;
+  seed: number;
+  scheduleState?: Record<string, number>;
+  /** Sums over the finished batches of the current epoch. */
+  partial?: { lossSum: number; correct: number; counted: number };
+  history: History;
+}
+
+export interface History {
+  epochs: number[];
+  loss: number[];
+  accuracy: number[];
+  valLoss: number[];
+  valAccuracy: number[];
+  lr: number[];
+  /** Stopped by `model.stopTraining = true` (early stopping). */
+  stopped: boolean;
+  /** Stopped by the AbortSignal. */
+  aborted: boolean;
+}
+
+const CE_STATS = 3;
+
 /**
  * Layers applied in order, every intermediate staying in wasm memory. Parameter names are
  * `<index>.<layer key>` as PyTorch's `nn.Sequential` (`0.weight_ih_l0`, `1.weight`).
- * The model owns its layers: `dispose()` disposes them.
+ * The model owns its layers and its optimizer: `dispose()` disposes them.
  */
 export class Sequential {
   readonly layers: readonly ChainLayer[];
+  /** Set to true (by a callback) to stop `fit` after the current batch. */
+  stopTraining = false;
   private readonly rt: Runtime;
   private compiled: CompileOptions | undefined;
   private readonly scratch: Scratch;
   private disposedFlag = false;
+  /** The state of the running (or last) `fit`, for checkpoints. */
+  training: TrainingState | undefined;
 
   constructor(layers: ChainLayer[], options: { runtime?: Runtime } = {}) {
     if (!Array.isArray(layers) || layers.length === 0) throw new TypeError('new Sequential: expected a non-empty array of layers');
+    layers.forEach((l, i) => {
+      if (!l || typeof (l as ChainLayer).forwardPtr !== 'function') throw new TypeError(`new Sequential: layers[${i}] is not a layer`);
+    });
     this.layers = layers.slice();
     this.rt = options.runtime ?? runtime();
     this.scratch = new Scratch(this.rt);
   }
 
   private live(op: string): void {
-    if (this.disposedFlag) throw new Error(`Sequential.${op}: this model has been disposed`);
+    if (this.disposedFlag) throw new DisposedError(`Sequential.${op}: this model has been disposed`);
+  }
+
+  /** The compile options, once compiled. */
+  get compileOptions(): Readonly<CompileOptions> | undefined {
+    return this.compiled;
+  }
+
+  /** Time-major or batch-first, from the first LSTM (batch-first when there is none). */
+  private get batchFirst(): boolean {
+    const lstm = this.layers.find((l) => l.kind === 'LSTM');
+    return lstm ? (lstm.config as { batchFirst: boolean }).batchFirst : true;
+  }
+
+  /** Axis of the samples in a tensor of rank `rank` that has a time axis when rank >= 2 (input ids) or 3. */
+  private sampleAxis(rank: number, hasTime: boolean): number {
+    return hasTime && !this.batchFirst ? 1 : 0;
   }
 
   /** Output shape for an input shape, checking every layer fits the one before it. */
@@ -50,73 +162,306 @@ export class Sequential {
     return s;
   }
 
-  /** Run every layer; returns the address and shape of the last output (in wasm memory). */
-  private forwardPtr(op: string, x: TensorLike): { ptr: number; shape: number[] } {
-    checkTensor(op, 'x', x, x && Array.isArray(x.shape) ? x.shape.map(() => null) : [null]);
-    const shape = this.shapes(op, x.shape);
-    let ptr = this.rt.stage([x.data])[0];
-    let s: readonly number[] = x.shape;
-    for (const l of this.layers) {
-      ptr = l.forwardPtr(ptr, s);
-      s = l.outputShape(op, s);
+  private checkInput(op: string, x: ModelInput): number[] {
+    if (this.layers[0].kind === 'Embedding') {
+      checkIds(op, x);
+      return x.shape.slice();
     }
-    return { ptr, shape };
+    return checkTensor(op, 'x', x, x && Array.isArray(x.shape) ? x.shape.map(() => null) : [null]);
   }
 
-  /** Forward pass: the last layer's output, e.g. logits [T, B, units] for an LSTM + Dense model. */
-  predict(x: TensorLike): Tensor {
+  /** Batch size and sequence length implied by an input shape (T = 1 without a time axis). */
+  private batchDims(shape: readonly number[]): { b: number; t: number; hasTime: boolean } {
+    const hasTime = this.layers[0].kind === 'Embedding' ? shape.length >= 2 : shape.length >= 3;
+    if (!hasTime) return { b: shape[0], t: 1, hasTime };
+    return this.batchFirst ? { b: shape[0], t: shape[1], hasTime } : { b: shape[1], t: shape[0], hasTime };
+  }
+
+  /** Run every layer on staged input; returns the address of the last output. */
+  private forwardPtr(xPtr: number, shape: readonly number[], ctx: ForwardContext): number {
+    let ptr = xPtr;
+    let s: readonly number[] = shape;
+    for (const l of this.layers) {
+      ptr = l.forwardPtr(ptr, s, ctx);
+      s = l.outputShape('Sequential', s);
+    }
+    return ptr;
+  }
+
+  /**
+   * Forward pass in inference mode: the last layer's output, e.g. logits [B, T, units] (batch-first)
+   * for per-tick heads. With `batchSize`, runs in chunks along the sample axis.
+   */
+  predict(x: ModelInput, options: BatchOptions & { batchSize?: number } = {}): Tensor {
+    const op = 'Sequential.predict';
     this.live('predict');
-    const { ptr, shape } = this.forwardPtr('Sequential.predict', x);
-    return new Tensor(this.rt.copyOut(ptr, shape.reduce((a, b) => a * b, 1)), shape);
+    const shape = this.checkInput(op, x);
+    const out = this.shapes(op, shape);
+    const { b, t, hasTime } = this.batchDims(shape);
+    checkLengths(op, options.lengths, b, t);
+    const chunk = options.batchSize ?? b;
+    if (chunk >= b) return this.predictBatch(x, shape, out, options.lengths);
+    const axisIn = this.sampleAxis(shape.length, hasTime);
+    const axisOut = out.length >= 3 ? this.sampleAxis(out.length, true) : 0;
+    const result = new Float32Array(out.reduce((a, c) => a * c, 1));
+    for (let s = 0; s < b; s += chunk) {
+      const idx = Array.from({ length: Math.min(chunk, b - s) }, (_, i) => s + i);
+      const xb = takeAlong(x as AnyTensor, axisIn, idx);
+      const lb = options.lengths ? options.lengths.subarray(s, s + idx.length) : undefined;
+      const yb = this.predictBatch(xb, xb.shape.slice(), this.shapes(op, xb.shape), lb);
+      putAlong(result, out, axisOut, s, yb);
+    }
+    return new Tensor(result, out);
   }
 
-  /** Choose the loss and the optimizer used by `trainOnBatch`. */
+  private predictBatch(x: ModelInput, shape: number[], out: number[], lengths?: Int32Array): Tensor {
+    const [xPtr, lPtr] = this.rt.stage([x.data, lengths]);
+    const ptr = this.forwardPtr(xPtr, shape, { training: false, lengthsPtr: lPtr, inputF32: x.data instanceof Float32Array });
+    return new Tensor(this.rt.copyOut(ptr, out.reduce((a, c) => a * c, 1)), out);
+  }
+
+  /** Choose the loss, the optimizer (bound to this model's parameters) and clipping. */
   compile(options: CompileOptions): void {
+    this.live('compile');
     if (options?.loss !== 'crossEntropy' && options?.loss !== 'mse') throw new RangeError(`Sequential.compile: loss must be 'crossEntropy' or 'mse', got ${String(options?.loss)}`);
-    if (!options.optimizer || typeof options.optimizer.step !== 'function') throw new TypeError('Sequential.compile: optimizer must be an optimizer such as new SGD({ lr })');
+    if (!(options.optimizer instanceof Optimizer)) throw new TypeError('Sequential.compile: optimizer must be an optimizer such as new Adam({ lr: 1e-3 })');
+    for (const k of ['clipGradNorm', 'clipGradValue'] as const) {
+      const v = options[k];
+      if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new RangeError(`Sequential.compile: ${k} must be a positive number, got ${String(v)}`);
+    }
+    if (options.metrics?.includes('accuracy') && options.loss !== 'crossEntropy') throw new RangeError("Sequential.compile: metric 'accuracy' needs loss 'crossEntropy'");
+    if (this.compiled && this.compiled.optimizer !== options.optimizer) this.compiled.optimizer.dispose();
+    if (!this.compiled || this.compiled.optimizer !== options.optimizer) options.optimizer.bind(this.rt, this.layers);
     this.compiled = { ...options };
   }
 
   /**
-   * One step on a batch: forward, loss, backward, optimizer update. Returns the loss before the update.
-   * For `crossEntropy`, `y` holds class ids shaped like the output without its last axis ([T, B] for
-   * an LSTM + Dense head); for `mse`, `y` is shaped like the output.
+   * Targets as the core wants them, with padded ticks masked: class ids (-1 = not counted) for
+   * crossEntropy; floats plus a row mask for mse.
    */
-  async trainOnBatch(x: TensorLike, y: TargetLike): Promise<number> {
-    const op = 'Sequential.trainOnBatch';
-    this.live('trainOnBatch');
-    if (!this.compiled) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
-    const outShape = this.shapes(op, checkShapeOnly(op, x));
-    const units = outShape[outShape.length - 1];
-    const rows = outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+  private targets(op: string, y: TargetLike, out: number[], lengths: Int32Array | undefined): { t: Int32Array | Float32Array; mask?: Int32Array } {
+    const loss = this.compiled!.loss;
+    const want = loss === 'crossEntropy' ? out.slice(0, -1) : out;
+    if (loss === 'mse') {
+      checkTensor(op, 'y', y, want, 'the shape of the model output');
+    } else {
+      if (!y || !(y.data instanceof Int32Array || y.data instanceof Float32Array) || !Array.isArray(y.shape)) {
+        throw new ShapeError(`${op}: y must be { data: Int32Array | Float32Array, shape } of class ids with shape ${formatShape(want)}`, op, 'y', want);
+      }
+      if (y.shape.length !== want.length || y.shape.some((d, i) => d !== want[i]) || y.data.length !== want.reduce((a, b) => a * b, 1)) {
+        throw new ShapeError(`${op}: y must have shape ${formatShape(want)} (class ids for every output row), got ${formatShape(y.shape)} with ${y.data.length} values`, op, 'y', want, y.shape.slice());
+      }
+    }
+    // Rows of the output (all axes but the last) that are padding.
+    const rows = out.slice(0, -1).reduce((a, b) => a * b, 1);
+    let padded: ((r: number) => boolean) | undefined;
+    if (lengths && out.length >= 3) {
+      const [d0, d1] = out;
+      padded = this.batchFirst ? (r) => r % d1 >= lengths[Math.floor(r / d1)] : (r) => Math.floor(r / d1) >= lengths[r % d1];
+      void d0;
+    }
+    if (loss === 'mse') {
+      const mask = padded ? Int32Array.from({ length: rows }, (_, r) => (padded!(r) ? 0 : 1)) : undefined;
+      return { t: y.data as Float32Array, mask };
+    }
+    let ids: Int32Array;
+    if (y.data instanceof Int32Array) ids = padded ? y.data.slice() : y.data;
+    else {
+      ids = Int32Array.from(y.data);
+      const bad = y.data.findIndex((v, i) => v !== ids[i]);
+      if (bad >= 0) throw new RangeError(`${op}: y element ${bad} is ${y.data[bad]}, expected an integer class id`);
+    }
+    if (padded) for (let r = 0; r < rows; r++) if (padded(r)) ids[r] = -1;
+    return { t: ids };
+  }
+
+  /**
+   * Forward, loss and (when training) backward + one optimizer step on a batch.
+   * Returns the loss and, for crossEntropy, the correct and counted rows.
+   */
+  private runBatch(op: string, x: ModelInput, y: TargetLike, lengths: Int32Array | undefined, train: boolean): { loss: number; correct: number; counted: number; gradNorm?: number } {
+    const c = this.compiled;
+    if (!c) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    const shape = this.checkInput(op, x);
+    const out = this.shapes(op, shape);
+    const { b, t } = this.batchDims(shape);
+    checkLengths(op, lengths, b, t);
+    const { t: targets, mask } = this.targets(op, y, out, lengths);
+    const units = out[out.length - 1];
+    const rows = out.slice(0, -1).reduce((a, v) => a * v, 1);
     const n = rows * units;
-    let targets: Float32Array | Int32Array;
-    if (this.compiled.loss === 'crossEntropy') {
-      targets = classTargets(op, y, outShape.slice(0, -1));
+    const [xPtr, lPtr, tPtr, mPtr] = this.rt.stage([x.data, lengths, targets, mask]);
+    const ctx: ForwardContext = { training: train, lengthsPtr: lPtr, inputF32: x.data instanceof Float32Array };
+    const outPtr = this.forwardPtr(xPtr, shape, ctx);
+    const dPtr = this.scratch.reserve(n * 4 + 16);
+    const statsPtr = dPtr + n * 4;
+    let loss: number, correct = 0, counted: number;
+    if (c.loss === 'crossEntropy') {
+      this.rt.check(this.rt.core.lstmw_softmax_cross_entropy(outPtr, rows, units, tPtr, dPtr, statsPtr));
+      [loss, correct, counted] = this.rt.f32(statsPtr, CE_STATS);
     } else {
-      checkTensor(op, 'y', y, outShape, 'the shape of the model output');
-      targets = y.data;
+      this.rt.check(this.rt.core.lstmw_mse(outPtr, tPtr, n, units, mPtr, dPtr, statsPtr));
+      loss = this.rt.f32(statsPtr, 1)[0];
+      counted = mask ? mask.reduce((a, v) => a + v, 0) * units : n;
     }
-    const { ptr: outPtr } = this.forwardPtr(op, x);
-    for (const l of this.layers) l.zeroGrad();
-    // scratch: [dOutput n floats][loss 1 float][targets]
-    const tBytes = targets.length * 4;
-    const base = this.scratch.reserve(n * 4 + 16 + tBytes);
-    const dPtr = base;
-    const lossPtr = base + ((n * 4 + 15) & ~15);
-    const tPtr = lossPtr + 16;
-    if (targets instanceof Int32Array) this.rt.i32(tPtr, targets.length).set(targets);
-    else this.rt.f32(tPtr, targets.length).set(targets);
-    if (this.compiled.loss === 'crossEntropy') {
-      this.rt.check(this.rt.core.lstmw_softmax_cross_entropy(outPtr, rows, units, tPtr, dPtr, lossPtr));
-    } else {
-      this.rt.check(this.rt.core.lstmw_mse(outPtr, tPtr, n, dPtr, lossPtr));
-    }
-    const loss = this.rt.f32(lossPtr, 1)[0];
+    if (!train) return { loss, correct, counted };
     let d = dPtr;
-    for (let i = this.layers.length - 1; i >= 0; i--) d = this.layers[i].backwardPtr(d);
-    this.compiled.optimizer.step(this.rt, this.layers);
-    return loss;
+    for (let i = this.layers.length - 1; i >= 0 && d !== 0; i--) d = this.layers[i].backwardPtr(d, ctx);
+    const gradNorm = c.optimizer.step({ clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue });
+    return { loss, correct, counted, gradNorm };
+  }
+
+  /** One training step on a batch. Resolves to the loss before the update. */
+  async trainOnBatch(x: ModelInput, y: TargetLike, options: BatchOptions = {}): Promise<number> {
+    this.live('trainOnBatch');
+    return this.runBatch('Sequential.trainOnBatch', x, y, options.lengths, true).loss;
+  }
+
+  /** Loss (and accuracy for crossEntropy) over a dataset, in inference mode, batch by batch. */
+  evaluate(x: ModelInput, y: TargetLike, options: BatchOptions & { batchSize?: number } = {}): Logs {
+    const op = 'Sequential.evaluate';
+    this.live('evaluate');
+    const shape = this.checkInput(op, x);
+    const { b, hasTime } = this.batchDims(shape);
+    const bs = options.batchSize ?? 256;
+    let lossSum = 0, correct = 0, counted = 0;
+    const axisX = this.sampleAxis(shape.length, hasTime);
+    const axisY = this.targetAxis(shape);
+    for (let s = 0; s < b; s += bs) {
+      const idx = Array.from({ length: Math.min(bs, b - s) }, (_, i) => s + i);
+      const whole = idx.length === b;
+      const xb = whole ? x : takeAlong(x as AnyTensor, axisX, idx);
+      const yb = whole ? y : takeAlong(y as AnyTensor, axisY, idx);
+      const lb = options.lengths ? options.lengths.subarray(s, s + idx.length) : undefined;
+      const r = this.runBatch(op, xb, yb, lb, false);
+      lossSum += r.loss * r.counted;
+      correct += r.correct;
+      counted += r.counted;
+    }
+    const logs: Logs = { loss: counted ? lossSum / counted : 0 };
+    if (this.compiled!.loss === 'crossEntropy') logs.accuracy = counted ? correct / counted : 0;
+    return logs;
+  }
+
+  /** Sample axis of the targets: the output's sample axis. */
+  private targetAxis(inputShape: readonly number[]): number {
+    const out = this.shapes('Sequential', inputShape);
+    return out.length >= 3 ? this.sampleAxis(out.length, true) : 0;
+  }
+
+  /**
+   * Train for `epochs`, yielding to the event loop between batches. Resolves to the history of
+   * losses and metrics. A `seed` fixes the data order; with seeded layers the run is bit-identical.
+   */
+  async fit(x: ModelInput, y: TargetLike, options: FitOptions = {}): Promise<History> {
+    const op = 'Sequential.fit';
+    this.live('fit');
+    const c = this.compiled;
+    if (!c) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    const shape = this.checkInput(op, x);
+    const { b: n, t, hasTime } = this.batchDims(shape);
+    checkLengths(op, options.lengths, n, t);
+    const epochs = options.epochs ?? 1;
+    const batchSize = options.batchSize ?? 32;
+    if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`${op}: epochs must be a non-negative integer, got ${epochs}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
+    const axisX = this.sampleAxis(shape.length, hasTime);
+    const axisY = this.targetAxis(shape);
+    // Validation data: explicit, or the last fraction of the samples.
+    let nTrain = n;
+    let val = options.validationData;
+    if (options.validationSplit !== undefined) {
+      const f = options.validationSplit;
+      if (!(f > 0 && f < 1)) throw new RangeError(`${op}: validationSplit must be in (0, 1), got ${f}`);
+      nTrain = n - Math.floor(n * f);
+      const vIdx = Array.from({ length: n - nTrain }, (_, i) => nTrain + i);
+      val = { x: takeAlong(x as AnyTensor, axisX, vIdx), y: takeAlong(y as AnyTensor, axisY, vIdx), lengths: options.lengths?.slice(nTrain) };
+    }
+    const callbacks = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
+    const seed = options.resume?.seed ?? options.seed ?? 0;
+    const baseLr = c.optimizer.lr;
+    const r = options.resume;
+    const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
+    history.stopped = false;
+    history.aborted = false;
+    if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
+    this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
+    this.stopTraining = false;
+    for (const cb of callbacks) await cb.onTrainBegin?.(this);
+    const batches = Math.ceil(nTrain / batchSize);
+    const st = this.training;
+    try {
+      for (; st.epoch < epochs; st.epoch++, st.batch = 0) {
+        const order = epochOrder(nTrain, seed, st.epoch, options.shuffle ?? true);
+        // Sums over the epoch's batches, weighted by counted rows (the resumed part of an epoch included).
+        let lossSum = 0, correct = 0, counted = 0;
+        if (st.batch > 0 && st.partial) ({ lossSum, correct, counted } = st.partial);
+        for (; st.batch < batches; st.batch++) {
+          if (options.signal?.aborted) {
+            history.aborted = true;
+            return history;
+          }
+          const idx = order.subarray(st.batch * batchSize, Math.min(nTrain, (st.batch + 1) * batchSize));
+          const xb = takeAlong(x as AnyTensor, axisX, idx);
+          const yb = takeAlong(y as AnyTensor, axisY, idx);
+          const lb = options.lengths ? takeAlong({ data: options.lengths, shape: [n] }, 0, idx).data as Int32Array : undefined;
+          if (c.lrSchedule) c.optimizer.lr = c.lrSchedule.lrAt(baseLr, st.epoch, st.step);
+          const res = this.runBatch(op, xb, yb, lb, true);
+          st.step++;
+          lossSum += res.loss * res.counted;
+          correct += res.correct;
+          counted += res.counted;
+          st.partial = { lossSum, correct, counted };
+          const logs: Logs = { loss: res.loss, lr: c.optimizer.lr, gradNorm: res.gradNorm };
+          if (c.metrics?.includes('accuracy')) logs.accuracy = res.counted ? res.correct / res.counted : 0;
+          st.batch++; // a checkpoint taken in the callback resumes after this batch
+          for (const cb of callbacks) await cb.onBatchEnd?.(st.batch - 1, logs, this);
+          st.batch--;
+          if (this.stopTraining) break;
+          await yieldToEventLoop();
+        }
+        const logs: Logs = { loss: counted ? lossSum / counted : 0, lr: c.optimizer.lr };
+        if (c.metrics?.includes('accuracy')) logs.accuracy = counted ? correct / counted : 0;
+        if (val) {
+          const v = this.evaluate(val.x, val.y, { lengths: val.lengths, batchSize: 256 });
+          logs.valLoss = v.loss;
+          if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
+        }
+        c.lrSchedule?.onEpochEnd?.(logs.valLoss ?? logs.loss);
+        st.scheduleState = c.lrSchedule?.state?.();
+        history.epochs.push(st.epoch);
+        history.loss.push(logs.loss);
+        history.lr.push(logs.lr!);
+        if (logs.accuracy !== undefined) history.accuracy.push(logs.accuracy);
+        if (logs.valLoss !== undefined) history.valLoss.push(logs.valLoss);
+        if (logs.valAccuracy !== undefined) history.valAccuracy.push(logs.valAccuracy);
+        st.partial = undefined;
+        if (options.verbose) {
+          const parts = Object.entries(logs).filter(([k]) => k !== 'gradNorm').map(([k, v]) => `${k} ${Number(v).toPrecision(4)}`);
+          console.log(`epoch ${st.epoch + 1}/${epochs}  ${parts.join('  ')}`);
+        }
+        // The epoch is complete: a checkpoint taken now resumes at the next one.
+        st.epoch++;
+        st.batch = 0;
+        for (const cb of callbacks) await cb.onEpochEnd?.(st.epoch - 1, logs, this);
+        st.epoch--;
+        if (this.stopTraining) {
+          history.stopped = true;
+          st.epoch++;
+          break;
+        }
+      }
+    } finally {
+      c.optimizer.lr = baseLr;
+    }
+    for (const cb of callbacks) await cb.onTrainEnd?.(history, this);
+    return history;
+  }
+
+  /** The model as a version-1 model file (see io.ts); with `optimizer`/`training`, a checkpoint. */
+  toBytes(options: SerializeOptions = {}): Uint8Array {
+    this.live('toBytes');
+    return serializeModel(this, options);
   }
 
   /** Every layer's parameters as `<index>.<name>`. */
@@ -129,65 +474,49 @@ export class Sequential {
     return out;
   }
 
-  /** Gradients of the latest `trainOnBatch`, keyed like `stateDict()`. */
+  /** Gradients of the latest training step, keyed like `stateDict()`. */
   gradients(): Record<string, Tensor> {
     this.live('gradients');
     const out: Record<string, Tensor> = {};
     this.layers.forEach((l, i) => {
-      const g = (l as unknown as { gradients(): Record<string, Tensor> }).gradients();
-      for (const [k, v] of Object.entries(g)) out[`${i}.${k}`] = v;
+      for (const [k, v] of Object.entries(l.gradients())) out[`${i}.${k}`] = v;
     });
     return out;
   }
 
-  /** Load `<index>.<name>` keys; validates every layer's part before writing any. */
+  /** Load `<index>.<name>` keys; every layer's part is validated before any is written. */
   loadStateDict(dict: StateDict): void {
+    const op = 'Sequential.loadStateDict';
     this.live('loadStateDict');
+    if (dict === null || typeof dict !== 'object') throw new TypeError(`${op}: expected an object of tensors`);
     const parts: StateDict[] = this.layers.map(() => ({}));
     for (const [k, v] of Object.entries(dict)) {
       const m = /^(\d+)\.(.+)$/.exec(k);
       const i = m ? Number(m[1]) : -1;
-      if (!m || i >= this.layers.length) throw new ShapeError(`Sequential.loadStateDict: unknown key "${k}" (keys are <layer index>.<name>, ${this.layers.length} layers)`, 'Sequential.loadStateDict', k);
+      if (!m || i >= this.layers.length) throw new ShapeError(`${op}: unknown key "${k}" (keys are <layer index>.<name>, ${this.layers.length} layers)`, op, k);
       parts[i][m[2]] = v;
     }
-    // Validate all layers by loading into each only after every part passed a dry run on shapes.
     const before = this.layers.map((l) => l.stateDict());
+    let i = 0;
     try {
-      this.layers.forEach((l, i) => l.loadStateDict(parts[i]));
+      for (; i < this.layers.length; i++) this.layers[i].loadStateDict(parts[i]);
     } catch (e) {
-      this.layers.forEach((l, i) => l.loadStateDict(before[i]));
+      for (let j = 0; j < i; j++) this.layers[j].loadStateDict(before[j]);
+      if (e instanceof Error) e.message = e.message.replace(/"([^"]+)"/, `"${i}.$1"`);
       throw e;
     }
   }
 
-  /** Dispose every layer and the model's scratch memory. Idempotent. */
+  /** Dispose every layer, the optimizer and the model's scratch memory. Idempotent. */
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.scratch.free();
+    this.compiled?.optimizer.dispose();
     for (const l of this.layers) l.dispose();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
   }
-}
-
-function checkShapeOnly(op: string, x: TensorLike): number[] {
-  return checkTensor(op, 'x', x, x && Array.isArray(x.shape) ? x.shape.map(() => null) : [null]);
-}
-
-/** Class targets as Int32Array of the expected shape. */
-function classTargets(op: string, y: TargetLike, shape: number[]): Int32Array {
-  if (!y || !(y.data instanceof Int32Array || y.data instanceof Float32Array) || !Array.isArray(y.shape)) {
-    throw new ShapeError(`${op}: y must be { data: Int32Array | Float32Array, shape } of class ids with shape ${formatShape(shape)}`, op, 'y', shape);
-  }
-  if (y.shape.length !== shape.length || y.shape.some((d, i) => d !== shape[i]) || y.data.length !== shape.reduce((a, b) => a * b, 1)) {
-    throw new ShapeError(`${op}: y must have shape ${formatShape(shape)} (class ids for every output row), got ${formatShape(y.shape)} with ${y.data.length} values`, op, 'y', shape, y.shape.slice());
-  }
-  if (y.data instanceof Int32Array) return y.data;
-  const out = Int32Array.from(y.data);
-  const bad = y.data.findIndex((v, i) => v !== out[i]);
-  if (bad >= 0) throw new RangeError(`${op}: y element ${bad} is ${y.data[bad]}, expected an integer class id`);
-  return out;
 }

@@ -1,0 +1,78 @@
+import { Callback, Logs, Sequential } from './sequential.js';
+import { Tensor } from './tensor.js';
+
+export interface EarlyStoppingOptions {
+  /** Logged value to watch. Default 'valLoss' (falls back to 'loss' without validation data). */
+  monitor?: 'loss' | 'valLoss' | 'accuracy' | 'valAccuracy';
+  /** Epochs without improvement before stopping. Default 0. */
+  patience?: number;
+  /** Smallest change that counts as an improvement. Default 0. */
+  minDelta?: number;
+  /** Put back the weights of the best epoch when stopping. Default false. */
+  restoreBestWeights?: boolean;
+}
+
+/** Stop `fit` when the monitored value stops improving (Keras's `EarlyStopping`). */
+export class EarlyStopping implements Callback {
+  private best = Infinity;
+  private wait = 0;
+  private bestWeights: Record<string, Tensor> | undefined;
+  /** Epoch at which training was stopped, or -1. */
+  stoppedEpoch = -1;
+  constructor(readonly options: EarlyStoppingOptions = {}) {}
+
+  onTrainBegin(): void {
+    this.best = Infinity;
+    this.wait = 0;
+    this.stoppedEpoch = -1;
+    this.bestWeights = undefined;
+  }
+
+  onEpochEnd(epoch: number, logs: Logs, model: Sequential): void {
+    const key = this.options.monitor ?? 'valLoss';
+    let v = logs[key] ?? (key === 'valLoss' ? logs.loss : undefined);
+    if (v === undefined) throw new Error(`EarlyStopping: '${key}' is not logged (add validation data or the accuracy metric)`);
+    if (key.toLowerCase().includes('accuracy')) v = -v; // higher is better
+    if (v < this.best - (this.options.minDelta ?? 0)) {
+      this.best = v;
+      this.wait = 0;
+      if (this.options.restoreBestWeights) this.bestWeights = model.stateDict();
+    } else if (++this.wait > (this.options.patience ?? 0)) {
+      this.stoppedEpoch = epoch;
+      model.stopTraining = true;
+      if (this.bestWeights) model.loadStateDict(this.bestWeights);
+    }
+  }
+}
+
+export interface ModelCheckpointOptions {
+  /** Receives the checkpoint (model, optimizer state and training position) as bytes. */
+  save: (bytes: Uint8Array, info: { epoch: number; batch: number; step: number }) => void | Promise<void>;
+  /** Also checkpoint every this many batches (0: only at epoch ends). Default 0. */
+  everyBatches?: number;
+}
+
+/**
+ * Save a checkpoint at the end of every epoch (and optionally every N batches). Loading one with
+ * `deserializeModel` and passing its `training` as `fit({ resume })` continues the run bit-identically.
+ * In Node, `checkpointToFile(path)` from the Node entry writes each one atomically.
+ */
+export class ModelCheckpoint implements Callback {
+  constructor(readonly options: ModelCheckpointOptions) {
+    if (typeof options?.save !== 'function') throw new TypeError('ModelCheckpoint: options.save must be a function (bytes, info) => void');
+  }
+
+  private async write(model: Sequential): Promise<void> {
+    const st = model.training!;
+    await this.options.save(model.toBytes({ optimizer: true, training: true }), { epoch: st.epoch, batch: st.batch, step: st.step });
+  }
+
+  async onBatchEnd(_batch: number, _logs: Logs, model: Sequential): Promise<void> {
+    const every = this.options.everyBatches ?? 0;
+    if (every > 0 && model.training!.step % every === 0) await this.write(model);
+  }
+
+  async onEpochEnd(_epoch: number, _logs: Logs, model: Sequential): Promise<void> {
+    await this.write(model);
+  }
+}
