@@ -18,6 +18,9 @@ export default defineConfig({
           browser: {
             enabled: true,
             headless: true,
+            // A page screenshot says nothing about a wasm kernel, and every failing or `test.fails`
+            // test would drop a PNG into test/__screenshots__/.
+            screenshotFailures: false,
             instances: [{ browser: 'chromium' }],
             provider: playwright({ launchOptions: { executablePath: '/usr/bin/chromium', args } }),
           },
