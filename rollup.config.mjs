@@ -2,7 +2,7 @@
 // sharing one chunk. The .wasm files are assets next to them (scripts/build-wasm.sh), resolved
 // at run time with new URL(..., import.meta.url).
 export default {
-  input: { index: 'build/tsc/index.js', node: 'build/tsc/node.js' },
+  input: { index: 'build/tsc/index.js', node: 'build/tsc/node.js', cli: 'build/tsc/cli.js' },
   external: [/^node:/],
-  output: { dir: 'dist', format: 'es', chunkFileNames: 'lstm-core.js', sourcemap: false },
+  output: { dir: 'dist', format: 'es', chunkFileNames: 'lstm-core.js', sourcemap: false, banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
 };
