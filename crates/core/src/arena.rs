@@ -5,6 +5,13 @@
 //! largest (T, B) of a run no later call allocates. `Arena::split` borrows several disjoint regions
 //! mutably at once, which is what a kernel call with many buffers needs.
 
+/// Whether the byte range [addr, addr + bytes) overlaps the floats of `v`: inputs given by address
+/// must not overlap memory the call writes.
+pub fn touches(v: &[f32], addr: usize, bytes: usize) -> bool {
+    let start = v.as_ptr() as usize;
+    bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
+}
+
 /// A range of an arena, in f32 elements.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Region {
@@ -80,9 +87,7 @@ impl Arena {
     }
     /// Whether the byte range [addr, addr + bytes) touches this arena's block.
     pub fn overlaps(&self, addr: usize, bytes: usize) -> bool {
-        let start = self.buf.as_ptr() as usize;
-        let end = start + self.buf.len() * 4;
-        bytes > 0 && addr < end && start < addr + bytes
+        touches(&self.buf, addr, bytes)
     }
     /// Mutable slices of `N` regions at once. Panics if two of them overlap or one is out of range.
     pub fn split<const N: usize>(&mut self, rs: [Region; N]) -> [&mut [f32]; N] {

@@ -1,7 +1,7 @@
 //! Dense (affine) layer, as PyTorch's `nn.Linear`: y = x Wᵀ + b, with W units×in and b units.
 //! Applied to N rows at once (for an LSTM head, N = T·B: every tick of every sequence).
 
-use crate::arena::{Arena, Layout, Region};
+use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
 use crate::gemm::{gemm, GemmWorkspace};
 use crate::rng::Pcg32;
@@ -156,11 +156,7 @@ impl Dense {
     /// Whether the byte range [addr, addr + bytes) overlaps memory this object owns; inputs given
     /// by address must not, since the call writes that memory while reading the input.
     pub fn owns(&self, addr: usize, bytes: usize) -> bool {
-        let overlaps = |v: &Vec<f32>| {
-            let start = v.as_ptr() as usize;
-            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
-        };
-        self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
+        self.arena.overlaps(addr, bytes) || touches(&self.params, addr, bytes) || touches(&self.grads, addr, bytes)
     }
 }
 

@@ -67,10 +67,7 @@ impl Dropout {
     }
 
     pub fn owns(&self, addr: usize, bytes: usize) -> bool {
-        [&self.mask, &self.out, &self.dx].iter().any(|v| {
-            let start = v.as_ptr() as usize;
-            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
-        })
+        [&self.mask, &self.out, &self.dx].iter().any(|v| crate::arena::touches(v, addr, bytes))
     }
 }
 

@@ -127,10 +127,7 @@ impl Embedding {
     }
 
     pub fn owns(&self, addr: usize, bytes: usize) -> bool {
-        [&self.params, &self.grads, &self.out].iter().any(|v| {
-            let start = v.as_ptr() as usize;
-            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
-        })
+        [&self.params, &self.grads, &self.out].iter().any(|v| crate::arena::touches(v, addr, bytes))
     }
 }
 

@@ -17,7 +17,7 @@
 //! the real tick t, so the big GEMMs need not care about direction.
 
 use crate::act::{sigmoid, sigmoid_grad_from_output, tanh, tanh_grad_from_output};
-use crate::arena::{Arena, Layout, Region};
+use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
 use crate::gemm::{gemm, gemm_packed, GemmWorkspace, PackedB};
 use crate::rng::Pcg32;
@@ -248,6 +248,14 @@ pub struct CellOffsets {
     pub w_hh: Region,
     pub b_ih: Region,
     pub b_hh: Region,
+}
+
+impl CellOffsets {
+    /// This layer-direction's weights inside the parameter block.
+    pub fn weights<'a>(&self, params: &'a [f32]) -> CellWeights<'a> {
+        let at = |r: Region| &params[r.off..r.off + r.len];
+        CellWeights { w_ih: at(self.w_ih), w_hh: at(self.w_hh), b_ih: at(self.b_ih), b_hh: at(self.b_hh) }
+    }
 }
 
 impl LstmConfig {
@@ -580,12 +588,7 @@ impl Lstm {
             for d in 0..dirs {
                 let k = l * dirs + d;
                 let co = self.cells[k];
-                let w = CellWeights {
-                    w_ih: &self.params[co.w_ih.off..co.w_ih.off + co.w_ih.len],
-                    w_hh: &self.params[co.w_hh.off..co.w_hh.off + co.w_hh.len],
-                    b_ih: &self.params[co.b_ih.off..co.b_ih.off + co.b_ih.len],
-                    b_hh: &self.params[co.b_hh.off..co.b_hh.off + co.b_hh.len],
-                };
+                let w = co.weights(&self.params);
                 let y_region = a.layer_out[l].sub(d * h, t * b * dh_w - d * h);
                 let [xs, h0s, c0s, hn, cn, y, gates, cells, h_prev, bias] = self.arena.split([
                     x_region,
@@ -707,12 +710,7 @@ impl Lstm {
             for d in 0..dirs {
                 let k = l * dirs + d;
                 let co = self.cells[k];
-                let w = CellWeights {
-                    w_ih: &self.params[co.w_ih.off..co.w_ih.off + co.w_ih.len],
-                    w_hh: &self.params[co.w_hh.off..co.w_hh.off + co.w_hh.len],
-                    b_ih: &self.params[co.b_ih.off..co.b_ih.off + co.b_ih.len],
-                    b_hh: &self.params[co.b_hh.off..co.b_hh.off + co.b_hh.len],
-                };
+                let w = co.weights(&self.params);
                 let (gw_ih, rest) = self.grads[co.w_ih.off..].split_at_mut(co.w_ih.len);
                 let (gw_hh, rest) = rest.split_at_mut(co.w_hh.len);
                 let (gb_ih, rest) = rest.split_at_mut(co.b_ih.len);
@@ -769,11 +767,7 @@ impl Lstm {
     /// Whether the byte range [addr, addr + bytes) overlaps memory this object owns; inputs given
     /// by address must not, since the call writes that memory while reading the input.
     pub fn owns(&self, addr: usize, bytes: usize) -> bool {
-        let overlaps = |v: &Vec<f32>| {
-            let start = v.as_ptr() as usize;
-            bytes > 0 && addr < start + v.len() * 4 && start < addr + bytes
-        };
-        self.arena.overlaps(addr, bytes) || overlaps(&self.params) || overlaps(&self.grads)
+        self.arena.overlaps(addr, bytes) || touches(&self.params, addr, bytes) || touches(&self.grads, addr, bytes)
     }
 }
 
