@@ -20,7 +20,8 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
     use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load, v128_store,
+        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_sub, i32x4_shl, v128,
+        v128_load, v128_load32_splat, v128_store,
     };
 
     /// Four `f32` lanes in one SIMD128 register.
@@ -73,6 +74,15 @@ mod imp {
             F32x4(v128_load(p as *const v128))
         }
 
+        /// All lanes `*p` in one instruction (`v128.load32_splat`).
+        ///
+        /// # Safety
+        /// `p` must be valid for one read.
+        #[inline(always)]
+        pub unsafe fn load_splat(p: *const f32) -> Self {
+            F32x4(v128_load32_splat(p as *const u32))
+        }
+
         /// Unaligned store of 4 floats to `p`.
         ///
         /// # Safety
@@ -92,6 +102,37 @@ mod imp {
         #[inline(always)]
         pub fn mul(self, o: Self) -> Self {
             F32x4(unsafe { f32x4_mul(self.0, o.0) })
+        }
+
+        /// Lane-wise `self - o`.
+        #[inline(always)]
+        pub fn sub(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_sub(self.0, o.0) })
+        }
+
+        /// Lane-wise `self / o` (correctly rounded).
+        #[inline(always)]
+        pub fn div(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_div(self.0, o.0) })
+        }
+
+        /// Lane-wise `o < self ? o : self` (wasm `f32x4.pmin`).
+        #[inline(always)]
+        pub fn min(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_pmin(self.0, o.0) })
+        }
+
+        /// Lane-wise `self < o ? o : self` (wasm `f32x4.pmax`).
+        #[inline(always)]
+        pub fn max(self, o: Self) -> Self {
+            F32x4(unsafe { f32x4_pmax(self.0, o.0) })
+        }
+
+        /// Reinterpret each lane as an i32, shift it left by 23 and reinterpret back: turns a
+        /// biased integer in the low mantissa bits into a power of two (exp's scale factor).
+        #[inline(always)]
+        pub fn shl23_bits(self) -> Self {
+            F32x4(unsafe { i32x4_shl(self.0, 23) })
         }
 
         /// The four lanes as an array.
@@ -159,6 +200,15 @@ mod imp {
             F32x4((p as *const [f32; 4]).read_unaligned())
         }
 
+        /// All lanes `*p`.
+        ///
+        /// # Safety
+        /// `p` must be valid for one read.
+        #[inline(always)]
+        pub unsafe fn load_splat(p: *const f32) -> Self {
+            F32x4([*p; 4])
+        }
+
         /// Unaligned store of 4 floats to `p`.
         ///
         /// # Safety
@@ -182,6 +232,44 @@ mod imp {
             F32x4([a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]])
         }
 
+        /// Lane-wise `self - o`.
+        #[inline(always)]
+        pub fn sub(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            F32x4([a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]])
+        }
+
+        /// Lane-wise `self / o` (correctly rounded).
+        #[inline(always)]
+        pub fn div(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            F32x4([a[0] / b[0], a[1] / b[1], a[2] / b[2], a[3] / b[3]])
+        }
+
+        /// Lane-wise `o < self ? o : self` (wasm `f32x4.pmin`).
+        #[inline(always)]
+        pub fn min(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            let m = |x: f32, y: f32| if y < x { y } else { x };
+            F32x4([m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2]), m(a[3], b[3])])
+        }
+
+        /// Lane-wise `self < o ? o : self` (wasm `f32x4.pmax`).
+        #[inline(always)]
+        pub fn max(self, o: Self) -> Self {
+            let (a, b) = (self.0, o.0);
+            let m = |x: f32, y: f32| if x < y { y } else { x };
+            F32x4([m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2]), m(a[3], b[3])])
+        }
+
+        /// Reinterpret each lane as an i32, shift it left by 23 and reinterpret back.
+        #[inline(always)]
+        pub fn shl23_bits(self) -> Self {
+            let f = |x: f32| f32::from_bits(x.to_bits() << 23);
+            let a = self.0;
+            F32x4([f(a[0]), f(a[1]), f(a[2]), f(a[3])])
+        }
+
         /// The four lanes as an array.
         #[inline(always)]
         pub fn to_array(self) -> [f32; 4] {
@@ -191,6 +279,29 @@ mod imp {
 }
 
 pub use imp::F32x4;
+
+impl F32x4 {
+    /// Lanes `off..off + n` of `s` (n ≤ 4), the rest zero: a partial vector at a row's tail.
+    #[inline(always)]
+    pub fn load_partial(s: &[f32], off: usize, n: usize) -> Self {
+        if n == 4 {
+            return F32x4::load(s, off);
+        }
+        let mut t = [0.0f32; 4];
+        t[..n].copy_from_slice(&s[off..off + n]);
+        F32x4::new(t[0], t[1], t[2], t[3])
+    }
+
+    /// Store the first `n` lanes (n ≤ 4) to `s[off..off + n]`.
+    #[inline(always)]
+    pub fn store_partial(self, s: &mut [f32], off: usize, n: usize) {
+        if n == 4 {
+            self.store(s, off);
+        } else {
+            s[off..off + n].copy_from_slice(&self.to_array()[..n]);
+        }
+    }
+}
 
 impl Default for F32x4 {
     #[inline(always)]
