@@ -69,6 +69,8 @@ use core::ptr;
 pub const MR: usize = 4;
 /// Columns of the `B` panels / micro-tile.
 pub const NR: usize = 8;
+/// Rows of A packed and kept hot at a time (a multiple of MR).
+pub const MC: usize = 128;
 /// Vectors (of 4 columns) per pass of the unpacked `m == 1` path (row-major `B`).
 const ROW_VECS: usize = 8;
 
@@ -452,16 +454,16 @@ unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32) -> [F32x4; 8] {
     for _ in 0..k {
         let b0 = F32x4::load_ptr(pb);
         let b1 = F32x4::load_ptr(pb.add(4));
-        let a0 = F32x4::splat(*pa);
+        let a0 = F32x4::load_splat(pa);
         c00 = c00.add(a0.mul(b0));
         c01 = c01.add(a0.mul(b1));
-        let a1 = F32x4::splat(*pa.add(1));
+        let a1 = F32x4::load_splat(pa.add(1));
         c10 = c10.add(a1.mul(b0));
         c11 = c11.add(a1.mul(b1));
-        let a2 = F32x4::splat(*pa.add(2));
+        let a2 = F32x4::load_splat(pa.add(2));
         c20 = c20.add(a2.mul(b0));
         c21 = c21.add(a2.mul(b1));
-        let a3 = F32x4::splat(*pa.add(3));
+        let a3 = F32x4::load_splat(pa.add(3));
         c30 = c30.add(a3.mul(b0));
         c31 = c31.add(a3.mul(b1));
         pa = pa.add(MR);
@@ -519,29 +521,36 @@ fn tiled(
     apack: &mut Vec<f32>,
 ) {
     let (k, n) = (pb.k, pb.n);
-    pack_a(m, k, a, rsa, csa, apack);
-    let mpanels = div_ceil(m, MR);
     let npanels = div_ceil(n, NR);
-    debug_assert!(apack.len() == mpanels * k * MR);
     debug_assert!(pb.data.len() == npanels * k * NR);
     debug_assert!((m - 1) * ldc + n <= c.len());
-    let ap0 = apack.as_ptr();
     let bp0 = pb.data.as_ptr();
     let cp = c.as_mut_ptr();
-    // SAFETY: panel offsets are within apack / pb.data (lengths asserted
-    // above); tile (i0.., j0..) restricted to mr×nr lies within C.
-    unsafe {
-        for jp in 0..npanels {
-            let j0 = jp * NR;
-            let nr = NR.min(n - j0);
-            let bp = bp0.add(jp * k * NR);
-            for ip in 0..mpanels {
-                let i0 = ip * MR;
-                let mr = MR.min(m - i0);
-                let acc = micro_4x8(k, ap0.add(ip * k * MR), bp);
-                write_tile(&acc, cp.add(i0 * ldc + j0), ldc, mr, nr, accumulate);
+    // Rows in blocks of MC: a packed block of A (MC×k) stays in L2 while every B panel (k×NR, in
+    // L1) passes over it, instead of all of A streaming from memory once per B panel.
+    let mut i_block = 0;
+    while i_block < m {
+        let mc = MC.min(m - i_block);
+        pack_a(mc, k, &a[i_block * rsa..], rsa, csa, apack);
+        let mpanels = div_ceil(mc, MR);
+        debug_assert!(apack.len() == mpanels * k * MR);
+        let ap0 = apack.as_ptr();
+        // SAFETY: panel offsets are within apack / pb.data (lengths asserted above); tile
+        // (i0.., j0..) restricted to mr×nr lies within C.
+        unsafe {
+            for jp in 0..npanels {
+                let j0 = jp * NR;
+                let nr = NR.min(n - j0);
+                let bp = bp0.add(jp * k * NR);
+                for ip in 0..mpanels {
+                    let i0 = i_block + ip * MR;
+                    let mr = MR.min(m - i0);
+                    let acc = micro_4x8(k, ap0.add(ip * k * MR), bp);
+                    write_tile(&acc, cp.add(i0 * ldc + j0), ldc, mr, nr, accumulate);
+                }
             }
         }
+        i_block += mc;
     }
 }
 
