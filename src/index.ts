@@ -16,6 +16,7 @@ export { Tensor, checkTensor } from './tensor.js';
 export type { TensorLike } from './tensor.js';
 export { ShapeError, CoreError, DisposedError } from './errors.js';
 export { LSTM, lstmParamShapes } from './lstm.js';
+export { LSTMState } from './state.js';
 export type { LSTMOptions, LSTMConfig, LSTMForwardOptions, LSTMForwardResult, LSTMBackwardOptions, LSTMBackwardResult } from './lstm.js';
 export { Dense } from './dense.js';
 export type { DenseOptions, DenseBackwardResult } from './dense.js';

@@ -163,6 +163,7 @@ export abstract class ParamLayer {
     if (this.paramCount === 0) return;
     const block = this.rt.f32(this.paramsPtr(), this.paramCount);
     this.params.forEach((p, i) => block.set(values[i], p.offset));
+    this.rt.core.lstmw_params_changed();
   }
 }
 

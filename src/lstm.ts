@@ -1,6 +1,7 @@
 import { ShapeError, formatShape } from './errors.js';
 import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, bool, layoutParams, positiveInt, seedWords } from './layer.js';
-import { Runtime, runtime } from './runtime.js';
+import { Runtime, Scratch, runtime } from './runtime.js';
+import { LSTMState } from './state.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
 /** Options of `new LSTM(...)`, named as PyTorch's `nn.LSTM` (camelCase). */
@@ -96,6 +97,8 @@ export class LSTM extends ParamLayer implements ChainLayer {
   readonly kind = 'LSTM';
   /** [T, B] of the latest forward (time-major order), for backward's shape checks. */
   private last: { t: number; b: number } | undefined;
+  /** Wasm memory for streaming input and state: [x | h | c]. */
+  private stepIO: Scratch | undefined;
 
   constructor(options: LSTMOptions) {
     const op = 'new LSTM';
@@ -177,6 +180,56 @@ export class LSTM extends ParamLayer implements ChainLayer {
       dC0: this.result('dC0', st),
       grads: this.gradients(),
     };
+  }
+
+  /**
+   * One tick of streaming inference for a unidirectional LSTM: `x` is [batch, inputSize]; `state`
+   * (zeros when omitted) is the result of the previous step. Returns the top layer's output
+   * [batch, hiddenSize] and the new state; the given state is not modified. Stepping through a
+   * sequence gives exactly (bit for bit) what `forward` gives over it.
+   */
+  step(x: TensorLike, state?: LSTMState): { output: Tensor; state: LSTMState } {
+    const op = 'LSTM.step';
+    const h = this.live('step');
+    const { inputSize, hiddenSize, numLayers } = this.config;
+    if (this.config.bidirectional) throw new Error(`${op}: a bidirectional LSTM cannot stream (its reverse direction needs the whole sequence); use forward`);
+    const [b] = checkTensor(op, 'x', x, [null, inputSize], '[batch, inputSize]');
+    if (state !== undefined && (!(state instanceof LSTMState) || state.numLayers !== numLayers || state.batch !== b || state.hiddenSize !== hiddenSize)) {
+      const got = state instanceof LSTMState ? `[${state.numLayers}, ${state.batch}, ${state.hiddenSize}]` : String(state);
+      throw new ShapeError(`${op}: state must be an LSTMState of [${numLayers}, ${b}, ${hiddenSize}] (numLayers, batch, hiddenSize), got ${got}`, op, 'state', [numLayers, b, hiddenSize]);
+    }
+    const n = numLayers * b * hiddenSize;
+    const xs = b * inputSize;
+    this.stepIO ??= new Scratch(this.rt);
+    const base = this.stepIO.reserve((xs + 2 * n) * 4);
+    const hp = base + xs * 4;
+    const cp = hp + n * 4;
+    let heap = this.rt.heapF32();
+    heap.set(x.data, base >> 2);
+    if (state) {
+      heap.set(state.h, hp >> 2);
+      heap.set(state.c, cp >> 2);
+    } else {
+      heap.fill(0, hp >> 2, (cp >> 2) + n);
+    }
+    this.rt.check(this.rt.core.lstmw_lstm_step(h, base, b, hp, cp));
+    heap = this.rt.heapF32();
+    const out = this.rt.core.lstmw_lstm_step_output(h) >> 2;
+    return {
+      output: new Tensor(heap.slice(out, out + b * hiddenSize), [b, hiddenSize]),
+      state: new LSTMState(numLayers, b, hiddenSize, heap.slice(hp >> 2, (hp >> 2) + n), heap.slice(cp >> 2, (cp >> 2) + n)),
+    };
+  }
+
+  /** Zero state for streaming `batch` sequences. */
+  zeroState(batch = 1): LSTMState {
+    return LSTMState.zeros(this.config.numLayers, batch, this.config.hiddenSize);
+  }
+
+  override dispose(): void {
+    this.stepIO?.free();
+    this.stepIO = undefined;
+    super.dispose();
   }
 
   private run(h: number, xp: number, t: number, b: number, h0p: number, c0p: number, lengthsPtr: number): void {

@@ -25,6 +25,9 @@ export interface CoreExports {
   lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number, lengths: number): number;
   lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number, flags: number): number;
   lstmw_lstm_buffer(h: number, which: number): number;
+  lstmw_lstm_step(h: number, x: number, b: number, hState: number, cState: number): number;
+  lstmw_lstm_step_output(h: number): number;
+  lstmw_params_changed(): void;
   lstmw_dense_new(input: number, units: number, seedLo: number, seedHi: number): number;
   lstmw_dense_free(h: number): number;
   lstmw_dense_params(h: number): number;
@@ -100,6 +103,16 @@ export class Runtime {
   constructor(readonly core: CoreExports) {
     this.simd = core.lstmw_simd() === 1;
     this.staging = new Scratch(this);
+  }
+  private heap: Float32Array | undefined;
+  /**
+   * A Float32Array over all of linear memory, re-created when memory has grown (the old buffer is
+   * then detached). Index = address / 4. Use it right after the call that may have grown memory.
+   */
+  heapF32(): Float32Array {
+    const buf = this.core.memory.buffer;
+    if (!this.heap || this.heap.buffer !== buf) this.heap = new Float32Array(buf);
+    return this.heap;
   }
   /** A fresh Float32Array view (never cache one across a call that can allocate). */
   f32(ptr: number, length: number): Float32Array {

@@ -16,7 +16,8 @@
 //! A reverse direction is the same cell run over t = T-1 … 0; all per-tick buffers are indexed by
 //! the real tick t, so the big GEMMs need not care about direction.
 
-use crate::act::{sigmoid, sigmoid_grad_from_output, tanh, tanh_grad_from_output};
+use crate::act::{sigmoid4, tanh4};
+use crate::simd::F32x4;
 use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
 use crate::gemm::{gemm, gemm_packed, GemmWorkspace, PackedB};
@@ -63,6 +64,30 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
         t_len - 1 - step
     } else {
         step
+    }
+}
+
+/// One tick of one row, fused: `a` holds the 4H gate pre-activations without bias (x·W_ihᵀ + h·W_hhᵀ)
+/// and is left holding the activated gates i, f, g, o; `c` is updated in place; `h` receives
+/// o ⊙ tanh(c). Four units at a time through the `F32x4` vocabulary (the tail as a partial vector).
+#[inline]
+pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], hid: usize) {
+    let mut j = 0;
+    while j < hid {
+        let w = (hid - j).min(4);
+        let pre = |a: &[f32], k: usize| F32x4::load_partial(a, k, w).add(F32x4::load_partial(bias, k, w));
+        let ig = sigmoid4(pre(a, j));
+        let fg = sigmoid4(pre(a, hid + j));
+        let gg = tanh4(pre(a, 2 * hid + j));
+        let og = sigmoid4(pre(a, 3 * hid + j));
+        ig.store_partial(a, j, w);
+        fg.store_partial(a, hid + j, w);
+        gg.store_partial(a, 2 * hid + j, w);
+        og.store_partial(a, 3 * hid + j, w);
+        let cn = fg.mul(F32x4::load_partial(c, j, w)).add(ig.mul(gg));
+        cn.store_partial(c, j, w);
+        og.mul(tanh4(cn)).store_partial(h, j, w);
+        j += 4;
     }
 }
 
@@ -119,22 +144,9 @@ pub fn lstm_seq_forward(
                 cell.copy_from_slice(c_row);
                 continue;
             }
-            for j in 0..hid {
-                let ig = sigmoid(a[j] + bias[j]);
-                let fg = sigmoid(a[hid + j] + bias[hid + j]);
-                let gg = tanh(a[2 * hid + j] + bias[2 * hid + j]);
-                let og = sigmoid(a[3 * hid + j] + bias[3 * hid + j]);
-                a[j] = ig;
-                a[hid + j] = fg;
-                a[2 * hid + j] = gg;
-                a[3 * hid + j] = og;
-                let cn = fg * c_row[j] + ig * gg;
-                let hn = og * tanh(cn);
-                c_row[j] = cn;
-                cell[j] = cn;
-                h_row[j] = hn;
-                y_row[j] = hn;
-            }
+            lstm_cell_forward(a, bias, c_row, h_row, hid);
+            cell.copy_from_slice(c_row);
+            y_row.copy_from_slice(h_row);
         }
     }
 }
@@ -194,16 +206,22 @@ pub fn lstm_seq_backward(
                 da_row.fill(0.0);
                 continue;
             }
-            for j in 0..hid {
-                let (ig, fg, gg, og) = (gate[j], gate[hid + j], gate[2 * hid + j], gate[3 * hid + j]);
-                let tc = tanh(cell[j]);
-                let dh_t = dh_row[j] + dy_row[j];
-                let dct = dc_row[j] + dh_t * og * tanh_grad_from_output(tc);
-                da_row[j] = dct * gg * sigmoid_grad_from_output(ig);
-                da_row[hid + j] = dct * cprev[j] * sigmoid_grad_from_output(fg);
-                da_row[2 * hid + j] = dct * ig * tanh_grad_from_output(gg);
-                da_row[3 * hid + j] = dh_t * tc * sigmoid_grad_from_output(og);
-                dc_row[j] = dct * fg;
+            // Gate gradients before the activations, four units at a time.
+            let one = F32x4::splat(1.0);
+            let mut j = 0;
+            while j < hid {
+                let w = (hid - j).min(4);
+                let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
+                let (ig, fg, gg, og) = (ld(gate, j), ld(gate, hid + j), ld(gate, 2 * hid + j), ld(gate, 3 * hid + j));
+                let tc = tanh4(ld(cell, j));
+                let dh_t = ld(dh_row, j).add(ld(dy_row, j));
+                let dct = ld(dc_row, j).add(dh_t.mul(og).mul(one.sub(tc.mul(tc))));
+                dct.mul(gg).mul(ig.mul(one.sub(ig))).store_partial(da_row, j, w);
+                dct.mul(ld(cprev, j)).mul(fg.mul(one.sub(fg))).store_partial(da_row, hid + j, w);
+                dct.mul(ig).mul(one.sub(gg.mul(gg))).store_partial(da_row, 2 * hid + j, w);
+                dh_t.mul(tc).mul(og.mul(one.sub(og))).store_partial(da_row, 3 * hid + j, w);
+                dct.mul(fg).store_partial(dc_row, j, w);
+                j += 4;
             }
         }
         let da_t = &da[t * bn * g4..(t + 1) * bn * g4];
@@ -432,6 +450,13 @@ pub struct Lstm {
     has_lengths: bool,
     pb: PackedB,
     ws: GemmWorkspace,
+    /// Streaming: W_ihᵀ and W_hhᵀ of every layer packed once, valid while `step_epoch` matches.
+    step_packs: Vec<(PackedB, PackedB)>,
+    step_bias: Vec<f32>,
+    step_epoch: Option<u64>,
+    /// Streaming scratch: gates (B×G) and the layer output handed to the next layer (B×H).
+    step_gates: Vec<f32>,
+    step_out: Vec<f32>,
 }
 
 impl Lstm {
@@ -455,7 +480,77 @@ impl Lstm {
             has_lengths: false,
             pb: PackedB::new(),
             ws: GemmWorkspace::new(),
+            step_packs: Vec::new(),
+            step_bias: Vec::new(),
+            step_epoch: None,
+            step_gates: Vec::new(),
+            step_out: Vec::new(),
         })
+    }
+
+    /// One tick of a unidirectional stack for B sequences: `x` is B×I; `h` and `c` ([L, B, H]) hold
+    /// the state and are updated in place; the output (the top layer's new h, B×H) is
+    /// `step_output()`. `param_epoch` names the parameters' version: the packed weights are rebuilt
+    /// when it changes. Bit-identical to `forward` over the same ticks.
+    pub fn step(&mut self, x: &[f32], b: usize, h: &mut [f32], c: &mut [f32], param_epoch: u64) -> Result<()> {
+        let cfg = self.cfg;
+        if cfg.bidirectional {
+            return Err(Error::State("LSTM.step: a bidirectional LSTM cannot stream (its reverse direction needs the whole sequence); use forward".into()));
+        }
+        if b == 0 {
+            return Err(Error::Shape("LSTM.step: x must have at least one row, got 0".into()));
+        }
+        let (hid, l_n) = (cfg.hidden_size, cfg.num_layers);
+        let g4 = 4 * hid;
+        check_len("LSTM.step: x", x.len(), b * cfg.input_size)?;
+        check_len("LSTM.step: state h", h.len(), l_n * b * hid)?;
+        check_len("LSTM.step: state c", c.len(), l_n * b * hid)?;
+        check_finite("LSTM.step: x", x)?;
+        check_finite("LSTM.step: state h", h)?;
+        check_finite("LSTM.step: state c", c)?;
+        if self.step_epoch != Some(param_epoch) {
+            self.step_packs.resize_with(l_n, Default::default);
+            self.step_bias.resize(l_n * g4, 0.0);
+            for l in 0..l_n {
+                let w = self.cells[l].weights(&self.params);
+                let input = cfg.layer_input(l);
+                let (pi, ph) = &mut self.step_packs[l];
+                pi.pack(input, g4, w.w_ih, 1, input);
+                ph.pack(hid, g4, w.w_hh, 1, hid);
+                for k in 0..g4 {
+                    self.step_bias[l * g4 + k] = w.b_ih[k] + w.b_hh[k];
+                }
+            }
+            self.step_epoch = Some(param_epoch);
+        }
+        self.step_gates.resize(b * g4, 0.0);
+        self.step_out.resize(b * hid, 0.0);
+        for l in 0..l_n {
+            let input = cfg.layer_input(l);
+            let (pi, ph) = &self.step_packs[l];
+            let gates = &mut self.step_gates;
+            // Same two products, in the same order, as forward: x·W_ihᵀ, then += h·W_hhᵀ.
+            if l == 0 {
+                gemm_packed(b, x, input, 1, pi, gates, g4, false, &mut self.ws);
+            } else {
+                gemm_packed(b, &self.step_out, input, 1, pi, gates, g4, false, &mut self.ws);
+            }
+            let hs = &mut h[l * b * hid..(l + 1) * b * hid];
+            let cs = &mut c[l * b * hid..(l + 1) * b * hid];
+            gemm_packed(b, hs, hid, 1, ph, gates, g4, true, &mut self.ws);
+            let bias = &self.step_bias[l * g4..(l + 1) * g4];
+            for bi in 0..b {
+                let row = bi * hid..(bi + 1) * hid;
+                lstm_cell_forward(&mut gates[bi * g4..(bi + 1) * g4], bias, &mut cs[row.clone()], &mut hs[row.clone()], hid);
+            }
+            self.step_out.copy_from_slice(hs);
+        }
+        Ok(())
+    }
+
+    /// The output of the latest `step`: B×H.
+    pub fn step_output(&self) -> &[f32] {
+        &self.step_out
     }
 
     /// (T, B) of the latest forward, if any.
@@ -767,7 +862,8 @@ impl Lstm {
     /// Whether the byte range [addr, addr + bytes) overlaps memory this object owns; inputs given
     /// by address must not, since the call writes that memory while reading the input.
     pub fn owns(&self, addr: usize, bytes: usize) -> bool {
-        self.arena.overlaps(addr, bytes) || touches(&self.params, addr, bytes) || touches(&self.grads, addr, bytes)
+        self.arena.overlaps(addr, bytes)
+            || [&self.params, &self.grads, &self.step_gates, &self.step_out].iter().any(|v| touches(v, addr, bytes))
     }
 }
 
@@ -944,6 +1040,27 @@ mod tests {
             check("h0", &read(&l, LstmBuffer::DH0), &h64, 2);
             check("c0", &read(&l, LstmBuffer::DC0), &c64, 3);
         }
+    }
+
+    #[test]
+    fn stepping_equals_forward_bit_for_bit() {
+        let cfg = LstmConfig { input_size: 5, hidden_size: 7, num_layers: 3, bidirectional: false };
+        let (t, b) = (6, 2);
+        let mut l = Lstm::new(cfg, 4).unwrap();
+        let x = data(t * b * 5, 31, 1.0);
+        let sn = 3 * b * 7;
+        let (h0, c0) = (data(sn, 32, 0.5), data(sn, 33, 0.5));
+        l.forward(&x, t, b, false, Some(&h0), Some(&c0), None).unwrap();
+        let out = read(&l, LstmBuffer::Output);
+        let (mut h, mut c) = (h0.clone(), c0.clone());
+        for tick in 0..t {
+            l.step(&x[tick * b * 5..(tick + 1) * b * 5], b, &mut h, &mut c, 1).unwrap();
+            assert_eq!(l.step_output(), &out[tick * b * 7..(tick + 1) * b * 7], "tick {}", tick);
+        }
+        assert_eq!(h, read(&l, LstmBuffer::HN));
+        assert_eq!(c, read(&l, LstmBuffer::CN));
+        let bi = Lstm::new(LstmConfig { bidirectional: true, ..cfg }, 1);
+        assert!(bi.unwrap().step(&x[..10], 2, &mut vec![0.0; 84], &mut vec![0.0; 84], 0).is_err());
     }
 
     #[test]

@@ -33,6 +33,9 @@ struct State {
     dropouts: Vec<Option<Box<Dropout>>>,
     optimizers: Vec<Option<Box<OptimizerSlot>>>,
     ws: GemmWorkspace,
+    /// Version of all parameters: bumped by every optimizer step and every write the facade
+    /// reports, so cached packed weights (streaming) know when to rebuild.
+    param_epoch: u64,
 }
 
 /// An optimizer plus the addresses of the (params, grads) blocks it updates, registered by the facade.
@@ -49,9 +52,12 @@ thread_local! {
         dropouts: Vec::new(),
         optimizers: Vec::new(),
         ws: GemmWorkspace::new(),
+        param_epoch: 0,
     });
     // Kept apart from STATE so that an error can be recorded while an object is borrowed.
     static LAST_ERROR: RefCell<String> = RefCell::new(String::new());
+    // Set by an optimizer step (which runs while STATE is borrowed); folded into param_epoch after.
+    static PARAMS_STEPPED: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
@@ -191,7 +197,13 @@ pub extern "C" fn lstmw_simd() -> i32 {
     cfg!(target_feature = "simd128") as i32
 }
 
-/// Live objects (LSTMs + dense layers), for leak tests.
+/// The facade wrote parameters (loadStateDict): cached packed weights must be rebuilt.
+#[no_mangle]
+pub extern "C" fn lstmw_params_changed() {
+    with_state(|s| s.param_epoch += 1);
+}
+
+/// Live objects (all kinds), for leak tests.
 #[no_mangle]
 pub extern "C" fn lstmw_live_objects() -> u32 {
     with_state(|s| {
@@ -312,6 +324,32 @@ pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn
         let dy_in = if last { DyIn::Last(dy) } else { DyIn::Sequence(dy) };
         report(l.backward(dy_in, dhn, dcn, flags & 1 != 0))
     })
+}
+
+/// One streaming tick of a unidirectional stack: x (B×I) at `x_ptr`; h and c ([L, B, H]) at
+/// `h_ptr`/`c_ptr` are read and updated in place. The output (B×H) is at `lstmw_lstm_step_output`.
+#[no_mangle]
+pub extern "C" fn lstmw_lstm_step(h: u32, x_ptr: usize, b: u32, h_ptr: usize, c_ptr: usize) -> i32 {
+    let epoch = with_state(|s| s.param_epoch);
+    with_lstm(h, |l| {
+        let b = b as usize;
+        let n = l.cfg.num_layers * b * l.cfg.hidden_size;
+        let x: &[f32] = try_status!(slice_at("LSTM.step: x", x_ptr, b * l.cfg.input_size, false)).unwrap();
+        let hs: &mut [f32] = try_status!(slice_mut_at("LSTM.step: state h", h_ptr, n));
+        let cs: &mut [f32] = try_status!(slice_mut_at("LSTM.step: state c", c_ptr, n));
+        let (xa, ha, ca) = (x_ptr, h_ptr, c_ptr);
+        let overlap = |p: usize, len: usize, q: usize, qlen: usize| p < q + qlen && q < p + len;
+        if [(xa, b * l.cfg.input_size), (ha, n), (ca, n)].iter().any(|&(p, len)| l.owns(p, len * 4)) || overlap(ha, n * 4, ca, n * 4) {
+            return fail(BAD_POINTER, "LSTM.step: x, h and c must be distinct buffers outside the layer".into());
+        }
+        report(l.step(x, b, hs, cs, epoch))
+    })
+}
+
+/// Address of the latest step's output (B×H).
+#[no_mangle]
+pub extern "C" fn lstmw_lstm_step_output(h: u32) -> usize {
+    with_state(|s| slab_get(&mut s.lstms, h).map_or(0, |l| l.step_output().as_ptr() as usize))
 }
 
 /// Address of a result buffer: 0 output, 1 hN, 2 cN, 3 dInput, 4 dH0, 5 dC0, 6 last output (0 if none yet).
@@ -665,6 +703,14 @@ pub extern "C" fn lstmw_optim_add_block(h: u32, params_ptr: usize, grads_ptr: us
 /// (a value <= 0 disables that clip). Writes the pre-clip global gradient norm (f64) to `norm_out`.
 #[no_mangle]
 pub extern "C" fn lstmw_optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: f64, norm_out: usize) -> i32 {
+    let status = optim_step(h, lr, clip_norm, clip_value, norm_out);
+    if PARAMS_STEPPED.with(|f| f.replace(false)) {
+        with_state(|s| s.param_epoch += 1);
+    }
+    status
+}
+
+fn optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: f64, norm_out: usize) -> i32 {
     with_optim(h, |o| {
         let out: &mut [f64] = try_status!(slice_mut_at("optimizer: norm", norm_out, 1));
         let lens = o.opt.block_lens().to_vec();
@@ -679,6 +725,7 @@ pub extern "C" fn lstmw_optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: 
         match o.opt.step(&mut blocks, lr, clip) {
             Ok(norm) => {
                 out[0] = norm;
+                PARAMS_STEPPED.with(|f| f.set(true));
                 OK
             }
             Err(e) => fail(e.status(), e.message().to_string()),
