@@ -224,11 +224,16 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
   if (!isObj(extra)) bad('extra must be an object');
 
   // Everything is consistent: build.
-  const data = new Float32Array(u8.slice(dataStart).buffer);
+  // A copy (aligned, and independent of a Node Buffer's shared pool, whose .slice is a view).
+  const dataBytes = new Uint8Array(u8.length - dataStart);
+  dataBytes.set(u8.subarray(dataStart));
+  const data = new Float32Array(dataBytes.buffer);
   const rt = options.runtime;
   const layers: ChainLayer[] = [];
+  let doing = '';
   try {
     specs.forEach((s, i) => {
+      doing = `layer ${i} (${s.type})`;
       const common = { seed: 0, runtime: rt };
       const l: ChainLayer =
         s.type === 'LSTM' ? new LSTM({ ...(s.config as unknown as ConstructorParameters<typeof LSTM>[0]), ...common })
@@ -244,13 +249,17 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
       l.loadStateDict(dict);
       const words = (extra as Json)[i];
       if (words !== undefined) {
-        if (!l.setExtraState || !Array.isArray(words)) bad(`extra state for layer ${i} (${s.type}) is invalid`);
+        doing = `extra state for layer ${i} (${s.type})`;
+        if (!l.setExtraState || !Array.isArray(words)) bad(`${doing} is invalid`);
         l.setExtraState(words as number[]);
       }
     });
   } catch (e) {
     for (const l of layers) l.dispose();
-    throw e;
+    if (e instanceof FormatError) throw e;
+    // Name tensors with their layer index, as the file does ("1.weight").
+    const msg = (e as Error).message.replace(/"([^"]+)"/, `"${layers.length - 1}.$1"`);
+    bad(`${doing}: ${msg}`);
   }
   const model = new Sequential(layers, { runtime: rt });
   const result: LoadedModel = { model, metadata: header.metadata };

@@ -417,8 +417,16 @@ export class Sequential {
           st.batch++; // a checkpoint taken in the callback resumes after this batch
           for (const cb of callbacks) await cb.onBatchEnd?.(st.batch - 1, logs, this);
           st.batch--;
-          if (this.stopTraining) break;
+          if (this.stopTraining) {
+            st.batch++;
+            break;
+          }
           await yieldToEventLoop();
+        }
+        if (this.stopTraining && st.batch < batches) {
+          // Stopped inside the epoch: no epoch-end work; the state resumes at the next batch.
+          history.stopped = true;
+          break;
         }
         const logs: Logs = { loss: counted ? lossSum / counted : 0, lr: c.optimizer.lr };
         if (c.metrics?.includes('accuracy')) logs.accuracy = counted ? correct / counted : 0;
