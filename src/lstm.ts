@@ -221,6 +221,14 @@ export class LSTM extends ParamLayer implements ChainLayer {
     };
   }
 
+  /** Streaming tick inside wasm memory (Sequential): x at `xPtr` (b×I), state updated in place. */
+  stepPtr(xPtr: number, b: number, hPtr: number, cPtr: number): number {
+    const h = this.live('step');
+    if (this.config.bidirectional) throw new Error('LSTM.step: a bidirectional LSTM cannot stream (its reverse direction needs the whole sequence); use forward');
+    this.rt.check(this.rt.core.lstmw_lstm_step(h, xPtr, b, hPtr, cPtr));
+    return this.rt.core.lstmw_lstm_step_output(h);
+  }
+
   /** Zero state for streaming `batch` sequences. */
   zeroState(batch = 1): LSTMState {
     return LSTMState.zeros(this.config.numLayers, batch, this.config.hiddenSize);

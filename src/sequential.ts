@@ -3,7 +3,8 @@ import { serializeModel, SerializeOptions } from './io.js';
 import { DisposedError, ShapeError, formatShape } from './errors.js';
 import { checkIds } from './embedding.js';
 import { ChainLayer, ForwardContext, StateDict } from './layer.js';
-import { checkLengths } from './lstm.js';
+import { LSTM, checkLengths } from './lstm.js';
+import { LSTMState } from './state.js';
 import { Optimizer } from './optim.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
 import { LRSchedule } from './schedule.js';
@@ -218,6 +219,57 @@ export class Sequential {
     const [xPtr, lPtr] = this.rt.stage([x.data, lengths]);
     const ptr = this.forwardPtr(xPtr, shape, { training: false, lengthsPtr: lPtr, inputF32: x.data instanceof Float32Array });
     return new Tensor(this.rt.copyOut(ptr, out.reduce((a, c) => a * c, 1)), out);
+  }
+
+  /**
+   * One tick of streaming inference through the whole model: `x` is [batch, features] (or [batch]
+   * token ids for a model that starts with an Embedding); `state` holds one `LSTMState` per LSTM
+   * layer (zeros when omitted). Returns the head's output for this tick and the new state; stepping
+   * through a sequence gives what `predict` gives at every tick.
+   */
+  step(x: ModelInput, state?: LSTMState[]): { output: Tensor; state: LSTMState[] } {
+    const op = 'Sequential.step';
+    this.live('step');
+    const shape = this.checkInput(op, x);
+    const wantRank = this.layers[0].kind === 'Embedding' ? 1 : 2;
+    if (shape.length !== wantRank) {
+      throw new ShapeError(`${op}: x must have shape ${wantRank === 1 ? '[batch] (token ids)' : '[batch, features]'} for one tick, got ${formatShape(shape)}`, op, 'x', wantRank === 1 ? [null] : [null, null], shape);
+    }
+    const b = shape[0];
+    const lstms = this.layers.filter((l): l is LSTM => l.kind === 'LSTM');
+    const states = state ?? lstms.map((l) => l.zeroState(b));
+    if (!Array.isArray(states) || states.length !== lstms.length) throw new ShapeError(`${op}: state must be an array of ${lstms.length} LSTMState (one per LSTM layer)`, op, 'state');
+    states.forEach((st, i) => {
+      const c = lstms[i].config;
+      if (!(st instanceof LSTMState) || st.numLayers !== c.numLayers || st.batch !== b || st.hiddenSize !== c.hiddenSize) {
+        throw new ShapeError(`${op}: state[${i}] must be an LSTMState of [${c.numLayers}, ${b}, ${c.hiddenSize}]`, op, `state[${i}]`, [c.numLayers, b, c.hiddenSize]);
+      }
+    });
+    // Stage the input and every state; each LSTM updates its state in place.
+    const [xPtr, ...sp] = this.rt.stage([x.data, ...states.flatMap((st) => [st.h, st.c])]);
+    const ctx: ForwardContext = { training: false, lengthsPtr: 0, inputF32: x.data instanceof Float32Array };
+    let ptr = xPtr;
+    let s: number[] = shape;
+    let k = 0;
+    for (const l of this.layers) {
+      if (l.kind === 'LSTM') {
+        const lstm = l as LSTM;
+        ptr = lstm.stepPtr(ptr, b, sp[2 * k], sp[2 * k + 1]);
+        s = [b, lstm.config.hiddenSize];
+        k++;
+      } else {
+        ptr = l.forwardPtr(ptr, s, ctx);
+        s = l.outputShape(op, s);
+      }
+    }
+    const heap = this.rt.heapF32();
+    const n = s.reduce((a, v) => a * v, 1);
+    const output = new Tensor(heap.slice(ptr >> 2, (ptr >> 2) + n), s);
+    const next = states.map((st, i) => {
+      const len = st.h.length;
+      return new LSTMState(st.numLayers, b, st.hiddenSize, heap.slice(sp[2 * i] >> 2, (sp[2 * i] >> 2) + len), heap.slice(sp[2 * i + 1] >> 2, (sp[2 * i + 1] >> 2) + len));
+    });
+    return { output, state: next };
   }
 
   /** Choose the loss, the optimizer (bound to this model's parameters) and clipping. */
