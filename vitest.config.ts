@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'chromium',
           // The parts that exercise the runtime itself: fixtures, kernels, builds.
-          include: ['test/fixtures.test.ts', 'test/gemm.test.ts', 'test/builds.test.ts'],
+          include: ['test/fixtures.test.ts', 'test/gemm.test.ts', 'test/builds.test.ts', 'test/streaming.test.ts'],
           browser: {
             enabled: true,
             headless: true,
