@@ -18,7 +18,7 @@ pub struct Dropout {
 impl Dropout {
     pub fn new(p: f32, seed: u64) -> Result<Dropout> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::Value(format!("Dropout: p must be in [0, 1), got {}", p)));
+            return Err(Error::Value(format!("Dropout: p must be in [0, 1), got {}", crate::error::fmt_float(p as f64))));
         }
         Ok(Dropout { p, rng: Pcg32::new(seed), mask: Vec::new(), out: Vec::new(), dx: Vec::new(), have_forward: false })
     }

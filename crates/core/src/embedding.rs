@@ -84,7 +84,7 @@ impl Embedding {
             }
             Ids::F32(s) => {
                 if let Some(i) = s.iter().position(|&x| !(x >= 0.0 && (x as usize) < v && x.fract() == 0.0)) {
-                    return bad(i, s[i].to_string());
+                    return bad(i, crate::error::fmt_float(s[i] as f64));
                 }
                 self.ids.extend(s.iter().map(|&x| x as u32));
             }

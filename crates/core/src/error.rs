@@ -49,13 +49,40 @@ pub fn check_len(what: &str, slice_len: usize, expected: usize) -> Result<()> {
     }
 }
 
+/// A float for an error message, written without `core::fmt`'s float machinery (which would add
+/// tens of kilobytes to the wasm): "NaN", "Infinity", "-Infinity", or up to 6 decimals.
+pub fn fmt_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let neg = x < 0.0;
+    let a = x.abs();
+    if a >= 1e15 {
+        return format!("{}1e{}", if neg { "-" } else { "" }, a.log10().floor() as i64);
+    }
+    let scaled = (a * 1e6).round() as u64;
+    let (int, frac) = (scaled / 1_000_000, scaled % 1_000_000);
+    let mut s = format!("{}{}", if neg { "-" } else { "" }, int);
+    if frac != 0 {
+        let digits = format!("{:06}", frac);
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s
+}
+
 /// `Err(Error::Value)` naming the first non-finite element of `v`.
 pub fn check_finite(what: &str, v: &[f32]) -> Result<()> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::Value(format!(
             "{}: element {} is {} (inputs must be finite)",
-            what, i, v[i]
+            what,
+            i,
+            fmt_float(v[i] as f64)
         ))),
     }
 }

@@ -49,7 +49,7 @@ impl Rule {
             return Err(Error::Shape(format!("optimizer: kind {} takes {} hyper-parameters, got {}", kind, need, hp.len())));
         }
         if let Some(i) = hp.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Value(format!("optimizer: hyper-parameter {} is {}", i, hp[i])));
+            return Err(Error::Value(format!("optimizer: hyper-parameter {} is {}", i, crate::error::fmt_float(hp[i]))));
         }
         let rule = match kind {
             0 => Rule::Sgd { momentum: hp[0], dampening: hp[1], nesterov: hp[2] != 0.0, weight_decay: hp[3] },
@@ -154,7 +154,7 @@ impl Optimizer {
             )));
         }
         if !lr.is_finite() || lr < 0.0 {
-            return Err(Error::Value(format!("optimizer.step: lr must be a finite number >= 0, got {}", lr)));
+            return Err(Error::Value(format!("optimizer.step: lr must be a finite number >= 0, got {}", crate::error::fmt_float(lr))));
         }
         let mut sq = 0.0f64;
         for (_, g) in blocks.iter() {
