@@ -70,7 +70,8 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
 /// One tick of one row, fused: `a` holds the 4H gate pre-activations without bias (x·W_ihᵀ + h·W_hhᵀ)
 /// and is left holding the activated gates i, f, g, o; `c` is updated in place; `h` receives
 /// o ⊙ tanh(c). Four units at a time through the `F32x4` vocabulary (the tail as a partial vector).
-#[inline]
+#[cfg_attr(feature = "profile", inline(never))]
+#[cfg_attr(not(feature = "profile"), inline)]
 pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], hid: usize) {
     let mut j = 0;
     while j < hid {
