@@ -81,3 +81,10 @@ export function putAlong(dst: Float32Array, dstShape: readonly number[], axis: n
     dst.set(src.data.subarray(o * k * inner, (o + 1) * k * inner), (o * n + start) * inner);
   }
 }
+
+/** The first `t` steps along `axis` (0 or 1) of a tensor; the tensor itself when it is that short. */
+export function cropTime<A extends Float32Array | Int32Array>(x: AnyTensor<A>, axis: number, t: number): AnyTensor<A> {
+  if (x.shape[axis] <= t) return x;
+  const idx = Array.from({ length: t }, (_, i) => i);
+  return takeAlong(x, axis, idx);
+}

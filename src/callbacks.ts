@@ -50,6 +50,8 @@ export interface ModelCheckpointOptions {
   save: (bytes: Uint8Array, info: { epoch: number; batch: number; step: number }) => void | Promise<void>;
   /** Also checkpoint every this many batches (0: only at epoch ends). Default 0. */
   everyBatches?: number;
+  /** JSON stored in each checkpoint's header (vocabularies, task settings...). */
+  metadata?: unknown;
 }
 
 /**
@@ -64,7 +66,7 @@ export class ModelCheckpoint implements Callback {
 
   private async write(model: Sequential): Promise<void> {
     const st = model.training!;
-    await this.options.save(model.toBytes({ optimizer: true, training: true }), { epoch: st.epoch, batch: st.batch, step: st.step });
+    await this.options.save(model.toBytes({ optimizer: true, training: true, metadata: this.options.metadata }), { epoch: st.epoch, batch: st.batch, step: st.step });
   }
 
   async onBatchEnd(_batch: number, _logs: Logs, model: Sequential): Promise<void> {

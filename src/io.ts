@@ -86,7 +86,7 @@ export function serializeModel(model: Sequential, options: SerializeOptions = {}
     extra,
   };
   const c = model.compileOptions;
-  if ((options.optimizer || options.training) && c) {
+  if ((options.optimizer || options.training) && c?.optimizer) {
     header.compile = { loss: c.loss, clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue, metrics: c.metrics };
     const state = c.optimizer.state();
     header.optimizer = { type: c.optimizer.type, options: c.optimizer.options, steps: c.optimizer.steps, state: { offset: add(state), length: state.length } };

@@ -45,6 +45,6 @@ export async function loadModel(path: string, options: { runtime?: Runtime } = {
 }
 
 /** A `ModelCheckpoint` that writes each checkpoint to `path` atomically. */
-export function checkpointToFile(path: string, options: { everyBatches?: number } = {}): ModelCheckpoint {
+export function checkpointToFile(path: string, options: { everyBatches?: number; metadata?: unknown } = {}): ModelCheckpoint {
   return new ModelCheckpoint({ ...options, save: (bytes) => writeFileAtomic(path, bytes) });
 }

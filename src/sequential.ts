@@ -1,4 +1,4 @@
-import { putAlong, takeAlong, epochOrder, yieldToEventLoop, AnyTensor } from './batching.js';
+import { cropTime, putAlong, takeAlong, epochOrder, yieldToEventLoop, AnyTensor } from './batching.js';
 import { serializeModel, SerializeOptions } from './io.js';
 import { DisposedError, ShapeError, formatShape } from './errors.js';
 import { checkIds } from './embedding.js';
@@ -16,8 +16,8 @@ export type LossName = 'crossEntropy' | 'mse';
 export interface CompileOptions {
   /** Loss over the last layer's output. Required. */
   loss: LossName;
-  /** Update rule (bound to this model). Required. */
-  optimizer: Optimizer;
+  /** Update rule (bound to this model). Required for training; `evaluate` works without. */
+  optimizer?: Optimizer;
   /** Clip the global gradient norm to this before each step (PyTorch's `clip_grad_norm_`). */
   clipGradNorm?: number;
   /** Clamp every gradient element to [-v, v] before each step (applied before norm clipping). */
@@ -276,14 +276,15 @@ export class Sequential {
   compile(options: CompileOptions): void {
     this.live('compile');
     if (options?.loss !== 'crossEntropy' && options?.loss !== 'mse') throw new RangeError(`Sequential.compile: loss must be 'crossEntropy' or 'mse', got ${String(options?.loss)}`);
-    if (!(options.optimizer instanceof Optimizer)) throw new TypeError('Sequential.compile: optimizer must be an optimizer such as new Adam({ lr: 1e-3 })');
+    if (options.optimizer !== undefined && !(options.optimizer instanceof Optimizer)) throw new TypeError('Sequential.compile: optimizer must be an optimizer such as new Adam({ lr: 1e-3 })');
     for (const k of ['clipGradNorm', 'clipGradValue'] as const) {
       const v = options[k];
       if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new RangeError(`Sequential.compile: ${k} must be a positive number, got ${String(v)}`);
     }
     if (options.metrics?.includes('accuracy') && options.loss !== 'crossEntropy') throw new RangeError("Sequential.compile: metric 'accuracy' needs loss 'crossEntropy'");
-    if (this.compiled && this.compiled.optimizer !== options.optimizer) this.compiled.optimizer.dispose();
-    if (!this.compiled || this.compiled.optimizer !== options.optimizer) options.optimizer.bind(this.rt, this.layers);
+    const old = this.compiled?.optimizer;
+    if (old && old !== options.optimizer) old.dispose();
+    if (options.optimizer && old !== options.optimizer) options.optimizer.bind(this.rt, this.layers);
     this.compiled = { ...options };
   }
 
@@ -357,16 +358,25 @@ export class Sequential {
       counted = mask ? mask.reduce((a, v) => a + v, 0) * units : n;
     }
     if (!train) return { loss, correct, counted };
+    if (!c.optimizer) throw new Error(`${op}: compile with an optimizer to train`);
     let d = dPtr;
     for (let i = this.layers.length - 1; i >= 0 && d !== 0; i--) d = this.layers[i].backwardPtr(d, ctx);
-    const gradNorm = c.optimizer.step({ clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue });
+    const gradNorm = c.optimizer!.step({ clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue });
     return { loss, correct, counted, gradNorm };
   }
 
-  /** One training step on a batch. Resolves to the loss before the update. */
+  /** Loss, accuracy (crossEntropy) and gradient norm of the latest `trainOnBatch` or fit batch. */
+  lastBatchLogs: Logs | undefined;
+
+  /** One training step on a batch. Resolves to the loss before the update (details in `lastBatchLogs`). */
   async trainOnBatch(x: ModelInput, y: TargetLike, options: BatchOptions = {}): Promise<number> {
+    const op = 'Sequential.trainOnBatch';
     this.live('trainOnBatch');
-    return this.runBatch('Sequential.trainOnBatch', x, y, options.lengths, true).loss;
+    if (!this.compiled?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    const r = this.runBatch(op, x, y, options.lengths, true);
+    this.lastBatchLogs = { loss: r.loss, gradNorm: r.gradNorm, lr: this.compiled.optimizer.lr };
+    if (this.compiled.loss === 'crossEntropy') this.lastBatchLogs.accuracy = r.counted ? r.correct / r.counted : 0;
+    return r.loss;
   }
 
   /** Loss (and accuracy for crossEntropy) over a dataset, in inference mode, batch by batch. */
@@ -409,7 +419,8 @@ export class Sequential {
     const op = 'Sequential.fit';
     this.live('fit');
     const c = this.compiled;
-    if (!c) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    if (!c?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    const optimizer = c.optimizer;
     const shape = this.checkInput(op, x);
     const { b: n, t, hasTime } = this.batchDims(shape);
     checkLengths(op, options.lengths, n, t);
@@ -431,7 +442,7 @@ export class Sequential {
     }
     const callbacks = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
     const seed = options.resume?.seed ?? options.seed ?? 0;
-    const baseLr = c.optimizer.lr;
+    const baseLr = optimizer.lr;
     const r = options.resume;
     const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
     history.stopped = false;
@@ -454,17 +465,23 @@ export class Sequential {
             return history;
           }
           const idx = order.subarray(st.batch * batchSize, Math.min(nTrain, (st.batch + 1) * batchSize));
-          const xb = takeAlong(x as AnyTensor, axisX, idx);
-          const yb = takeAlong(y as AnyTensor, axisY, idx);
+          let xb = takeAlong(x as AnyTensor, axisX, idx);
+          let yb = takeAlong(y as AnyTensor, axisY, idx);
           const lb = options.lengths ? takeAlong({ data: options.lengths, shape: [n] }, 0, idx).data as Int32Array : undefined;
-          if (c.lrSchedule) c.optimizer.lr = c.lrSchedule.lrAt(baseLr, st.epoch, st.step);
+          if (lb && hasTime) {
+            // Pad only to this batch's longest sequence, not the dataset's.
+            const tMax = lb.reduce((a, v) => Math.max(a, v), 1);
+            xb = cropTime(xb, this.batchFirst ? 1 : 0, tMax);
+            if (yb.shape.length >= 2) yb = cropTime(yb, this.batchFirst ? 1 : 0, tMax);
+          }
+          if (c.lrSchedule) optimizer.lr = c.lrSchedule.lrAt(baseLr, st.epoch, st.step);
           const res = this.runBatch(op, xb, yb, lb, true);
           st.step++;
           lossSum += res.loss * res.counted;
           correct += res.correct;
           counted += res.counted;
           st.partial = { lossSum, correct, counted };
-          const logs: Logs = { loss: res.loss, lr: c.optimizer.lr, gradNorm: res.gradNorm };
+          const logs: Logs = { loss: res.loss, lr: optimizer.lr, gradNorm: res.gradNorm };
           if (c.metrics?.includes('accuracy')) logs.accuracy = res.counted ? res.correct / res.counted : 0;
           st.batch++; // a checkpoint taken in the callback resumes after this batch
           for (const cb of callbacks) await cb.onBatchEnd?.(st.batch - 1, logs, this);
@@ -480,7 +497,7 @@ export class Sequential {
           history.stopped = true;
           break;
         }
-        const logs: Logs = { loss: counted ? lossSum / counted : 0, lr: c.optimizer.lr };
+        const logs: Logs = { loss: counted ? lossSum / counted : 0, lr: optimizer.lr };
         if (c.metrics?.includes('accuracy')) logs.accuracy = counted ? correct / counted : 0;
         if (val) {
           const v = this.evaluate(val.x, val.y, { lengths: val.lengths, batchSize: 256 });
@@ -512,7 +529,7 @@ export class Sequential {
         }
       }
     } finally {
-      c.optimizer.lr = baseLr;
+      optimizer.lr = baseLr;
     }
     for (const cb of callbacks) await cb.onTrainEnd?.(history, this);
     return history;
@@ -572,7 +589,7 @@ export class Sequential {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.scratch.free();
-    this.compiled?.optimizer.dispose();
+    this.compiled?.optimizer?.dispose();
     for (const l of this.layers) l.dispose();
   }
 

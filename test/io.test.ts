@@ -159,18 +159,18 @@ describe('round trip', () => {
     const o = m.compileOptions!;
     const lo = loaded.model.compileOptions!;
     expect(loaded.optimizer).toBe(lo.optimizer);
-    expect(lo.optimizer.type).toBe('Adam');
-    expect(lo.optimizer.options).toEqual(o.optimizer.options);
-    expect(lo.optimizer.steps).toBe(3);
-    expect(bitsHash(lo.optimizer.state())).toBe(bitsHash(o.optimizer.state()));
+    expect(lo.optimizer!.type).toBe('Adam');
+    expect(lo.optimizer!.options).toEqual(o.optimizer!.options);
+    expect(lo.optimizer!.steps).toBe(3);
+    expect(bitsHash(lo.optimizer!.state())).toBe(bitsHash(o.optimizer!.state()));
     expect([lo.loss, lo.clipGradNorm, lo.clipGradValue, lo.metrics]).toEqual([o.loss, o.clipGradNorm, o.clipGradValue, o.metrics]);
     for (const b of batches.slice(3)) {
       // Dropout is active: the generator state came along too.
       expect(await loaded.model.trainOnBatch(b.x, b.y)).toBe(await m.trainOnBatch(b.x, b.y));
     }
     expect(hashes(loaded.model.stateDict())).toEqual(hashes(m.stateDict()));
-    expect(lo.optimizer.steps).toBe(6);
-    expect(bitsHash(lo.optimizer.state())).toBe(bitsHash(o.optimizer.state()));
+    expect(lo.optimizer!.steps).toBe(6);
+    expect(bitsHash(lo.optimizer!.state())).toBe(bitsHash(o.optimizer!.state()));
     loaded.model.dispose();
     m.dispose();
   });
@@ -192,7 +192,7 @@ describe('round trip', () => {
       m.compile({ loss: 'crossEntropy', optimizer: makeOptimizer(type, options) });
       await m.trainOnBatch(x, y);
       const loaded = deserializeModel(m.toBytes({ optimizer: true }), { runtime: rt }).model;
-      expect(loaded.compileOptions!.optimizer.type).toBe(type);
+      expect(loaded.compileOptions!.optimizer!.type).toBe(type);
       for (let i = 0; i < 2; i++) expect(await loaded.trainOnBatch(x, y)).toBe(await m.trainOnBatch(x, y));
       expect(hashes(loaded.stateDict()), type).toEqual(hashes(m.stateDict()));
       loaded.dispose();

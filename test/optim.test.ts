@@ -202,7 +202,7 @@ describe('optimizer options', () => {
     const state = opt.state();
     expect(state.length).toBe(2 * (4 * 3 * 2 + 4 * 3 * 3 + 2 * 4 * 3 + 3 * 2 + 2));
     a.compile({ loss: 'mse', optimizer: new Adam({ lr: 0.01 }) });
-    expect(a.compileOptions!.optimizer.steps).toBe(0);
+    expect(a.compileOptions!.optimizer!.steps).toBe(0);
     expect(opt.steps).toBe(0); // disposed with the old compile
     a.dispose();
     b.dispose();

@@ -683,7 +683,7 @@ describe('bit-identical resume from checkpoints', () => {
       ],
     });
     expect(hB.aborted).toBe(true);
-    expect(b.compileOptions!.optimizer.steps).toBe(13);
+    expect(b.compileOptions!.optimizer!.steps).toBe(13);
     expect(hB.loss).toEqual(hA.loss.slice(0, 2));
     b.dispose();
     expect(ckpts.map((c) => c.info.step)).toEqual([3, 5, 6, 9, 10, 12]);
@@ -720,7 +720,7 @@ describe('bit-identical resume from checkpoints', () => {
       expect(h.valAccuracy, where).toEqual(hA.valAccuracy);
       expect(h.lr, where).toEqual(hA.lr);
       expect(h.epochs, where).toEqual(hA.epochs);
-      expect(m.compileOptions!.optimizer.steps).toBe(20);
+      expect(m.compileOptions!.optimizer!.steps).toBe(20);
       m.dispose();
     }
   });
@@ -742,13 +742,13 @@ describe('bit-identical resume from checkpoints', () => {
       callbacks: [new ModelCheckpoint({ save: (bytes, info) => void ckpts.push({ bytes, info }), everyBatches: 1 }), { onBatchEnd: (_i, _l, m) => void (m.training!.step === 7 && (m.stopTraining = true)) }],
     });
     expect(hB.stopped).toBe(true);
-    expect(b.compileOptions!.optimizer.steps).toBe(7);
+    expect(b.compileOptions!.optimizer!.steps).toBe(7);
     b.dispose();
     const resume = async (bytes: Uint8Array) => {
       const loaded = deserializeModel(bytes, { runtime: rt });
       compile(loaded.model, loaded.optimizer as Adam);
       const h = await loaded.model.fit(x, y, { ...opts, resume: loaded.training });
-      const out = { h, steps: loaded.model.compileOptions!.optimizer.steps, final: allHash(loaded.model) };
+      const out = { h, steps: loaded.model.compileOptions!.optimizer!.steps, final: allHash(loaded.model) };
       loaded.model.dispose();
       return out;
     };
@@ -815,13 +815,13 @@ describe('abort', () => {
     expect(h.aborted).toBe(true);
     expect(h.stopped).toBe(false);
     expect(seen).toEqual([0, 1, 2]);
-    expect(m.compileOptions!.optimizer.steps).toBe(3);
+    expect(m.compileOptions!.optimizer!.steps).toBe(3);
     expect(h.loss).toEqual([]);
-    expect(m.compileOptions!.optimizer.lr).toBe(0.01); // the schedule's rate is undone
+    expect(m.compileOptions!.optimizer!.lr).toBe(0.01); // the schedule's rate is undone
     // An already aborted signal runs nothing.
     const h2 = await m.fit(x, y, { epochs: 1, batchSize: 10, signal: ac.signal });
     expect(h2.aborted).toBe(true);
-    expect(m.compileOptions!.optimizer.steps).toBe(3);
+    expect(m.compileOptions!.optimizer!.steps).toBe(3);
     m.dispose();
   });
 
@@ -837,7 +837,7 @@ describe('abort', () => {
     expect(h.aborted).toBe(true);
     expect(batches).toBeGreaterThan(0);
     expect(batches).toBeLessThan(1000 * n);
-    expect(m.compileOptions!.optimizer.steps).toBe(batches);
+    expect(m.compileOptions!.optimizer!.steps).toBe(batches);
     expect(performance.now() - t0).toBeLessThan(5000);
     m.dispose();
   });
