@@ -6,7 +6,7 @@
 // chromium-main and chromium-worker). Needs `npm run build` (dist/) and the devDependencies deno,
 // bun, workerd, playwright-core, plus Debian's /usr/bin/chromium.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { statSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,8 @@ export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--
 /** Where each runtime's binary is; the npm packages are installed with or without their install scripts. */
 const CANDIDATES = {
   deno: ['node_modules/@deno/linux-x64-glibc/deno', 'node_modules/deno/deno'],
-  bun: ['node_modules/@oven/bun-linux-x64/bin/bun', 'node_modules/@oven/bun-linux-x64-baseline/bin/bun'],
+  // After bun's postinstall the binary has moved to bun/bin/bun.exe; with scripts ignored it stays in @oven.
+  bun: ['node_modules/bun/bin/bun.exe', 'node_modules/@oven/bun-linux-x64/bin/bun', 'node_modules/@oven/bun-linux-x64-baseline/bin/bun'],
   workerd: ['node_modules/@cloudflare/workerd-linux-64/bin/workerd'],
   chromium: ['/usr/bin/chromium'],
 };
@@ -37,7 +38,8 @@ const INSTALL_HINT = {
 export function binary(name) {
   for (const c of CANDIDATES[name]) {
     const p = c.startsWith('/') ? c : join(ROOT, c);
-    if (existsSync(p)) return p;
+    // bun/bin/bun.exe is a small placeholder script until bun's postinstall has run.
+    if (existsSync(p) && statSync(p).size > 1_000_000) return p;
   }
   throw new Error(`${name} is not available: none of ${CANDIDATES[name].join(', ')} exists (${INSTALL_HINT[name]})`);
 }
