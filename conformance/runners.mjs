@@ -39,7 +39,7 @@ export function binary(name) {
   for (const c of CANDIDATES[name]) {
     const p = c.startsWith('/') ? c : join(ROOT, c);
     // bun/bin/bun.exe is a small placeholder script until bun's postinstall has run.
-    if (existsSync(p) && statSync(p).size > 1_000_000) return p;
+    if (existsSync(p) && (!p.endsWith('.exe') || statSync(p).size > 1_000_000)) return p;
   }
   throw new Error(`${name} is not available: none of ${CANDIDATES[name].join(', ')} exists (${INSTALL_HINT[name]})`);
 }
