@@ -571,8 +571,8 @@ unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize
             v.store_ptr(p);
         }
     } else {
-        let mut tile = [0.0f32; 16];
-        debug_assert!(4 * V <= 16 && count <= 4 * V);
+        let mut tile = [0.0f32; 32];
+        debug_assert!(4 * V <= 32 && count <= 4 * V);
         for (q, v) in accs.iter().enumerate() {
             v.store(&mut tile, 4 * q);
         }
@@ -677,6 +677,28 @@ unsafe fn row_direct(
 unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, c: *mut f32, accumulate: bool) {
     let npanels = div_ceil(n, NR);
     let mut jp = 0;
+    // Four panels (32 columns) per pass: eight independent accumulators hide the add latency
+    // that two panels' four chains would expose.
+    while jp + 4 <= npanels {
+        let p0 = pb.add(jp * k * NR);
+        let (p1, p2, p3) = (p0.add(k * NR), p0.add(2 * k * NR), p0.add(3 * k * NR));
+        let mut acc = [F32x4::zero(); 8];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
+            acc[4] = acc[4].add(av.mul(F32x4::load_ptr(p2.add(o))));
+            acc[5] = acc[5].add(av.mul(F32x4::load_ptr(p2.add(o + 4))));
+            acc[6] = acc[6].add(av.mul(F32x4::load_ptr(p3.add(o))));
+            acc[7] = acc[7].add(av.mul(F32x4::load_ptr(p3.add(o + 4))));
+        }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), (n - j0).min(4 * NR), accumulate);
+        jp += 4;
+    }
     while jp + 2 <= npanels {
         let p0 = pb.add(jp * k * NR);
         let p1 = p0.add(k * NR);
