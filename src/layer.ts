@@ -39,9 +39,10 @@ export interface ChainLayer {
   outputShape(op: string, inputShape: readonly number[]): number[];
   /** Forward from input at `xPtr` with `shape`; returns the address of the output. */
   forwardPtr(xPtr: number, shape: readonly number[], ctx: ForwardContext): number;
-  /** Backward from dOutput at `dyPtr`; returns the address of dInput (0 for an Embedding).
-   * Gradients are reset first: they hold this step's gradient afterwards. */
-  backwardPtr(dyPtr: number, ctx: ForwardContext): number;
+  /** Backward from dOutput at `dyPtr`; returns the address of dInput (0 for an Embedding, or when
+   * `needInputGrad` is false and the layer could skip it). Gradients are reset first: they hold
+   * this step's gradient afterwards. */
+  backwardPtr(dyPtr: number, ctx: ForwardContext, needInputGrad: boolean): number;
   readonly paramCount: number;
   paramsPtr(): number;
   gradsPtr(): number;

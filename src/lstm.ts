@@ -82,6 +82,7 @@ export interface LSTMBackwardResult {
 const BUF = { output: 0, hN: 1, cN: 2, dInput: 3, dH0: 4, dC0: 5, last: 6 } as const;
 const RESET_GRADS = 1;
 const D_LAST = 2;
+const NO_INPUT_GRAD = 4;
 
 /**
  * A stacked, optionally bidirectional LSTM, numerically PyTorch's `nn.LSTM`: gates i, f, g, o;
@@ -270,11 +271,11 @@ export class LSTM extends ParamLayer implements ChainLayer {
     return this.rt.core.lstmw_lstm_buffer(h, this.config.returnSequences ? BUF.output : BUF.last);
   }
 
-  backwardPtr(dyPtr: number): number {
+  backwardPtr(dyPtr: number, _ctx: unknown, needInputGrad: boolean): number {
     const h = this.live('backward');
-    const flags = RESET_GRADS | (this.config.returnSequences ? 0 : D_LAST);
+    const flags = RESET_GRADS | (this.config.returnSequences ? 0 : D_LAST) | (needInputGrad ? 0 : NO_INPUT_GRAD);
     this.rt.check(this.rt.core.lstmw_lstm_backward(h, dyPtr, 0, 0, flags));
-    return this.rt.core.lstmw_lstm_buffer(h, BUF.dInput);
+    return needInputGrad ? this.rt.core.lstmw_lstm_buffer(h, BUF.dInput) : 0;
   }
 
   paramsPtr(): number {

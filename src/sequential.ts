@@ -360,7 +360,8 @@ export class Sequential {
     if (!train) return { loss, correct, counted };
     if (!c.optimizer) throw new Error(`${op}: compile with an optimizer to train`);
     let d = dPtr;
-    for (let i = this.layers.length - 1; i >= 0 && d !== 0; i--) d = this.layers[i].backwardPtr(d, ctx);
+    // The first layer's input gradient would be thrown away: it is not computed.
+    for (let i = this.layers.length - 1; i >= 0 && d !== 0; i--) d = this.layers[i].backwardPtr(d, ctx, i > 0);
     const gradNorm = c.optimizer!.step({ clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue });
     return { loss, correct, counted, gradNorm };
   }

@@ -2,7 +2,9 @@
 //! Reductions are means, as PyTorch's defaults (`reduction='mean'`). Sums run in f64 so the loss
 //! does not depend on the batch size's rounding.
 
+use crate::act::exp4;
 use crate::error::{check_finite, check_len, Error, Result};
+use crate::simd::F32x4;
 
 /// Class id that marks a row as not counted (PyTorch's `ignore_index`, here fixed at -1).
 pub const IGNORE_CLASS: i32 = -1;
@@ -61,11 +63,17 @@ pub fn softmax_cross_entropy_stats(logits: &[f32], n: usize, c: usize, targets: 
         }
         correct += (arg == target as usize) as usize;
         let max = z[arg];
+        // e^(z - max) four classes at a time (the same exp4 as the gates: identical in every build).
         let mut sum = 0.0f32;
-        for (dv, zv) in d.iter_mut().zip(z) {
-            let e = (zv - max).exp();
-            *dv = e;
-            sum += e;
+        let mut k = 0;
+        while k < c {
+            let w = (c - k).min(4);
+            let e = exp4(F32x4::load_partial(z, k, w).sub(F32x4::splat(max))).to_array();
+            d[k..k + w].copy_from_slice(&e[..w]);
+            for v in &e[..w] {
+                sum += *v;
+            }
+            k += 4;
         }
         let inv = 1.0 / sum;
         for dv in d.iter_mut() {

@@ -54,6 +54,8 @@ pub struct CellCache<'a> {
     pub gates: &'a mut [f32],
     /// T×B×H: c_t.
     pub cells: &'a mut [f32],
+    /// T×B×H: tanh(c_t), so backward need not recompute it.
+    pub tanh_c: &'a mut [f32],
     /// T×B×H: h_{t-1}, the hidden state entering tick t (h0 for the first tick processed).
     pub h_prev: &'a mut [f32],
 }
@@ -72,7 +74,7 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
 /// o ⊙ tanh(c). Four units at a time through the `F32x4` vocabulary (the tail as a partial vector).
 #[cfg_attr(feature = "profile", inline(never))]
 #[cfg_attr(not(feature = "profile"), inline)]
-pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], hid: usize) {
+pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], mut tanh_c: Option<&mut [f32]>, hid: usize) {
     let mut j = 0;
     while j < hid {
         let w = (hid - j).min(4);
@@ -87,7 +89,11 @@ pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f3
         og.store_partial(a, 3 * hid + j, w);
         let cn = fg.mul(F32x4::load_partial(c, j, w)).add(ig.mul(gg));
         cn.store_partial(c, j, w);
-        og.mul(tanh4(cn)).store_partial(h, j, w);
+        let tc = tanh4(cn);
+        if let Some(t) = tanh_c.as_deref_mut() {
+            tc.store_partial(t, j, w);
+        }
+        og.mul(tc).store_partial(h, j, w);
         j += 4;
     }
 }
@@ -145,7 +151,8 @@ pub fn lstm_seq_forward(
                 cell.copy_from_slice(c_row);
                 continue;
             }
-            lstm_cell_forward(a, bias, c_row, h_row, hid);
+            let tc = &mut cache.tanh_c[(rows.start + bi) * hid..(rows.start + bi + 1) * hid];
+            lstm_cell_forward(a, bias, c_row, h_row, Some(tc), hid);
             cell.copy_from_slice(c_row);
             y_row.copy_from_slice(h_row);
         }
@@ -158,7 +165,8 @@ pub fn lstm_seq_forward(
 /// - `dy`: dL/dy_t laid out like forward's `y` (same stride).
 /// - `dh`, `dc`: B×H. In: dL/dh_N, dL/dc_N. Out: dL/dh0, dL/dc0.
 /// - `da`: T×B×G scratch, left holding the pre-activation gate gradients.
-/// - `dx`: T×B×I, accumulated into (both directions of a layer add into one dX).
+/// - `dx`: T×B×I and whether to add into it (the second direction of a layer adds to the first's);
+///   `None` when nobody needs the input gradient (the model's first layer).
 /// - `g`: parameter gradients, accumulated into.
 /// - `lengths` as in forward, with `dh_scratch` (B×H) to carry dh unchanged across padded ticks.
 pub fn lstm_seq_backward(
@@ -171,20 +179,21 @@ pub fn lstm_seq_backward(
     c0: &[f32],
     gates: &[f32],
     cells: &[f32],
+    tanh_c: &[f32],
     h_prev: &[f32],
     dy: &[f32],
     dy_stride: usize,
     dh: &mut [f32],
     dc: &mut [f32],
     da: &mut [f32],
-    dx: &mut [f32],
+    dx: Option<(&mut [f32], bool)>,
     g: CellGrads,
     pb: &mut PackedB,
     ws: &mut GemmWorkspace,
 ) {
     let SeqDims { t: tn, b: bn, i: input, h: hid } = d;
     let g4 = 4 * hid;
-    debug_assert!(da.len() == tn * bn * g4 && dx.len() == tn * bn * input);
+    debug_assert!(da.len() == tn * bn * g4);
     // W_hh (G×H) packed once: dh_{t-1} = dA_t · W_hh.
     pb.pack(g4, hid, w.w_hh, hid, 1);
     for step in (0..tn).rev() {
@@ -194,7 +203,7 @@ pub fn lstm_seq_backward(
         for bi in 0..bn {
             let r = t * bn + bi;
             let gate = &gates[r * g4..(r + 1) * g4];
-            let cell = &cells[r * hid..(r + 1) * hid];
+            let tcs = &tanh_c[r * hid..(r + 1) * hid];
             let cprev = match prev {
                 None => &c0[bi * hid..(bi + 1) * hid],
                 Some(tp) => &cells[(tp * bn + bi) * hid..(tp * bn + bi + 1) * hid],
@@ -214,7 +223,7 @@ pub fn lstm_seq_backward(
                 let w = (hid - j).min(4);
                 let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
                 let (ig, fg, gg, og) = (ld(gate, j), ld(gate, hid + j), ld(gate, 2 * hid + j), ld(gate, 3 * hid + j));
-                let tc = tanh4(ld(cell, j));
+                let tc = ld(tcs, j);
                 let dh_t = ld(dh_row, j).add(ld(dy_row, j));
                 let dct = ld(dc_row, j).add(dh_t.mul(og).mul(one.sub(tc.mul(tc))));
                 dct.mul(gg).mul(ig.mul(one.sub(ig))).store_partial(da_row, j, w);
@@ -240,7 +249,9 @@ pub fn lstm_seq_backward(
     // dW_ih += dAᵀ X ; dW_hh += dAᵀ H_prev ; dX += dA W_ih ; db += column sums of dA.
     gemm(g4, input, rows, da, 1, g4, x, input, 1, g.dw_ih, input, true, ws);
     gemm(g4, hid, rows, da, 1, g4, h_prev, hid, 1, g.dw_hh, hid, true, ws);
-    gemm(rows, input, g4, da, g4, 1, w.w_ih, input, 1, dx, input, true, ws);
+    if let Some((dx, accumulate)) = dx {
+        gemm(rows, input, g4, da, g4, 1, w.w_ih, input, 1, dx, input, accumulate, ws);
+    }
     for r in 0..rows {
         let row = &da[r * g4..(r + 1) * g4];
         for k in 0..g4 {
@@ -353,6 +364,7 @@ struct Acts {
     /// Per layer-direction caches.
     gates: Vec<Region>,
     cells: Vec<Region>,
+    tanh_c: Vec<Region>,
     h_prev: Vec<Region>,
     bias: Region,
     /// B×D·H: the top layer's final h of each direction (the output of a last-tick-only LSTM).
@@ -385,6 +397,7 @@ impl Acts {
             cn: l.take(ld * b * h),
             gates: (0..ld).map(|_| l.take(tb * 4 * h)).collect(),
             cells: (0..ld).map(|_| l.take(tb * h)).collect(),
+            tanh_c: (0..ld).map(|_| l.take(tb * h)).collect(),
             h_prev: (0..ld).map(|_| l.take(tb * h)).collect(),
             bias: l.take(4 * h),
             last: l.take(b * dh_w),
@@ -542,7 +555,7 @@ impl Lstm {
             let bias = &self.step_bias[l * g4..(l + 1) * g4];
             for bi in 0..b {
                 let row = bi * hid..(bi + 1) * hid;
-                lstm_cell_forward(&mut gates[bi * g4..(bi + 1) * g4], bias, &mut cs[row.clone()], &mut hs[row.clone()], hid);
+                lstm_cell_forward(&mut gates[bi * g4..(bi + 1) * g4], bias, &mut cs[row.clone()], &mut hs[row.clone()], None, hid);
             }
             self.step_out.copy_from_slice(hs);
         }
@@ -686,7 +699,7 @@ impl Lstm {
                 let co = self.cells[k];
                 let w = co.weights(&self.params);
                 let y_region = a.layer_out[l].sub(d * h, t * b * dh_w - d * h);
-                let [xs, h0s, c0s, hn, cn, y, gates, cells, h_prev, bias] = self.arena.split([
+                let [xs, h0s, c0s, hn, cn, y, gates, cells, tanh_c, h_prev, bias] = self.arena.split([
                     x_region,
                     a.h0.sub(k * bh, bh),
                     a.c0.sub(k * bh, bh),
@@ -695,6 +708,7 @@ impl Lstm {
                     y_region,
                     a.gates[k],
                     a.cells[k],
+                    a.tanh_c[k],
                     a.h_prev[k],
                     a.bias,
                 ]);
@@ -710,7 +724,7 @@ impl Lstm {
                     cn,
                     y,
                     dh_w,
-                    CellCache { gates, cells, h_prev },
+                    CellCache { gates, cells, tanh_c, h_prev },
                     bias,
                     &mut self.pb,
                     &mut self.ws,
@@ -739,7 +753,9 @@ impl Lstm {
     /// `dhn`, `dcn` ([L·D, B, H]) are dL/dh_N, dL/dc_N, or zeros when absent.
     /// Parameter gradients are *added* to `grads` (call `zero_grad` first for a fresh gradient).
     /// With `zero_first`, gradients are reset (after the arguments are validated) instead of added to.
-    pub fn backward(&mut self, dy_in: DyIn, dhn: Option<&[f32]>, dcn: Option<&[f32]>, zero_first: bool) -> Result<()> {
+    /// Without `need_dx` the input gradient of layer 0 is not computed (it would be thrown away when
+    /// the input is data), and `buffer(DInput)` is then stale.
+    pub fn backward(&mut self, dy_in: DyIn, dhn: Option<&[f32]>, dcn: Option<&[f32]>, zero_first: bool, need_dx: bool) -> Result<()> {
         if !self.have_forward {
             return Err(Error::State("LSTM.backward: call forward first (backward needs its activations)".into()));
         }
@@ -802,7 +818,7 @@ impl Lstm {
             let input = cfg.layer_input(l);
             let x_region = if l == 0 { a.x } else { a.layer_out[l - 1] };
             let d_in = a.dbuf[(l_n - 1 - l) % 2].sub(0, t * b * input);
-            self.arena.get_mut(d_in).fill(0.0);
+            let want_dx = l > 0 || need_dx;
             for d in 0..dirs {
                 let k = l * dirs + d;
                 let co = self.cells[k];
@@ -812,11 +828,12 @@ impl Lstm {
                 let (gb_ih, rest) = rest.split_at_mut(co.b_ih.len);
                 let gb_hh = &mut rest[..co.b_hh.len];
                 let dy_region = d_out.sub(d * h, t * b * dh_w - d * h);
-                let [xs, c0s, gates, cells, h_prev, dys, dh, dc, da, dx, dh_scratch] = self.arena.split([
+                let [xs, c0s, gates, cells, tanh_c, h_prev, dys, dh, dc, da, dx, dh_scratch] = self.arena.split([
                     x_region,
                     a.c0.sub(k * bh, bh),
                     a.gates[k],
                     a.cells[k],
+                    a.tanh_c[k],
                     a.h_prev[k],
                     dy_region,
                     a.dh0.sub(k * bh, bh),
@@ -835,13 +852,15 @@ impl Lstm {
                     c0s,
                     gates,
                     cells,
+                    tanh_c,
                     h_prev,
                     dys,
                     dh_w,
                     dh,
                     dc,
                     da,
-                    dx,
+                    // The first direction writes dX, the second adds to it.
+                    if want_dx { Some((dx, d == 1)) } else { None },
                     CellGrads { dw_ih: gw_ih, dw_hh: gw_hh, db_ih: gb_ih, db_hh: gb_hh },
                     &mut self.pb,
                     &mut self.ws,
@@ -988,8 +1007,8 @@ mod tests {
         let dy = data(t * b * 8, 6, 1.0);
         let mut dyb = vec![0.0; dy.len()];
         transpose_rows(&dy, &mut dyb, t, b, 8);
-        tm.backward(DyIn::Sequence(&dy), None, None, false).unwrap();
-        bf.backward(DyIn::Sequence(&dyb), None, None, false).unwrap();
+        tm.backward(DyIn::Sequence(&dy), None, None, false, true).unwrap();
+        bf.backward(DyIn::Sequence(&dyb), None, None, false, true).unwrap();
         assert_eq!(tm.grads, bf.grads);
         let mut dx = vec![0.0; x.len()];
         transpose_rows(&read(&tm, LstmBuffer::DInput), &mut dx, t, b, 3);
@@ -1015,7 +1034,7 @@ mod tests {
             let (r, rh, rc) = (data(on, 10, 1.0), data(sn, 11, 1.0), data(sn, 12, 1.0));
             l.forward(&x, case.t, case.b, false, Some(&h0), Some(&c0), None).unwrap();
             l.zero_grad();
-            l.backward(DyIn::Sequence(&r), Some(&rh), Some(&rc), false).unwrap();
+            l.backward(DyIn::Sequence(&r), Some(&rh), Some(&rc), false, true).unwrap();
             let (p64, x64, h64, c64) = (to64(&l.params), to64(&x), to64(&h0), to64(&c0));
             let (r64, rh64, rc64) = (to64(&r), to64(&rh), to64(&rc));
             let eps = 1e-6;
@@ -1068,7 +1087,7 @@ mod tests {
     fn errors_name_the_argument_and_leave_state_usable() {
         let cfg = LstmConfig { input_size: 3, hidden_size: 2, num_layers: 1, bidirectional: false };
         let mut l = Lstm::new(cfg, 1).unwrap();
-        assert!(matches!(l.backward(DyIn::Sequence(&[0.0; 4]), None, None, true), Err(Error::State(_))));
+        assert!(matches!(l.backward(DyIn::Sequence(&[0.0; 4]), None, None, true, true), Err(Error::State(_))));
         let e = l.forward(&[0.0; 5], 1, 2, false, None, None, None).unwrap_err();
         assert_eq!(e.message(), "LSTM.forward: input: expected 6 values, got 5");
         let mut x = vec![0.5; 6];

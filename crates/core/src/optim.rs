@@ -15,6 +15,7 @@
 //! - Adagrad: g += wd·p; clr = lr / (1 + (t−1)·lr_decay); sum += g²; p −= clr · g / (√sum + eps).
 
 use crate::error::{Error, Result};
+use crate::simd::F32x4;
 
 /// p -= lr · g: plain SGD with no state (kept for the simplest path).
 pub fn sgd_step(params: &mut [f32], grads: &[f32], lr: f32) {
@@ -255,21 +256,34 @@ fn apply(rule: Rule, p: &mut [f32], g: &[f32], st: &mut [f32], lr: f64, t: u64) 
             let wd = if decoupled { 0.0 } else { weight_decay as f32 };
             let (m, rest) = st.split_at_mut(n);
             let (v, vmax) = rest.split_at_mut(n);
-            for i in 0..n {
+            // Four parameters at a time; every operation is correctly rounded per lane, so this is
+            // the scalar rule's arithmetic exactly.
+            let s4 = F32x4::splat;
+            let (b1, one_b1, b2, one_b2) = (s4(b1), s4(one_b1), s4(b2), s4(one_b2));
+            let (inv_bc2_sqrt, eps, step_size, decay, wd) = (s4(inv_bc2_sqrt), s4(eps), s4(step_size), s4(decay), s4(wd));
+            let mut i = 0;
+            while i < n {
+                let w = (n - i).min(4);
+                let ld = |s: &[f32]| F32x4::load_partial(s, i, w);
+                let mut pv = ld(p);
                 if decoupled {
-                    p[i] *= decay;
+                    pv = pv.mul(decay);
                 }
-                let d = g[i] + wd * p[i];
-                m[i] = b1 * m[i] + one_b1 * d;
-                v[i] = b2 * v[i] + one_b2 * d * d;
+                let d = ld(g).add(wd.mul(pv));
+                let mv = b1.mul(ld(m)).add(one_b1.mul(d));
+                let vv = b2.mul(ld(v)).add(one_b2.mul(d).mul(d));
+                mv.store_partial(m, i, w);
+                vv.store_partial(v, i, w);
                 let vv = if amsgrad {
-                    vmax[i] = vmax[i].max(v[i]);
-                    vmax[i]
+                    let mx = ld(vmax).max(vv);
+                    mx.store_partial(vmax, i, w);
+                    mx
                 } else {
-                    v[i]
+                    vv
                 };
-                let denom = vv.sqrt() * inv_bc2_sqrt + eps;
-                p[i] -= step_size * m[i] / denom;
+                let denom = vv.sqrt().mul(inv_bc2_sqrt).add(eps);
+                pv.sub(step_size.mul(mv).div(denom)).store_partial(p, i, w);
+                i += 4;
             }
         }
         Rule::Adagrad { lr_decay, eps, weight_decay, .. } => {

@@ -302,7 +302,8 @@ pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch
 
 /// Backward for the latest forward; dOutput at `dy_ptr` in the forward's layout, dHN/dCN or 0.
 /// `flags`: bit 0 resets the gradients first (after validation); bit 1 means dOutput is the
-/// gradient of the last output [B, D·H] rather than of the whole sequence.
+/// gradient of the last output [B, D·H] rather than of the whole sequence; bit 2 skips the input
+/// gradient (the layer reads data, not another layer).
 #[no_mangle]
 pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn_ptr: usize, flags: u32) -> i32 {
     with_lstm(h, |l| {
@@ -322,7 +323,7 @@ pub extern "C" fn lstmw_lstm_backward(h: u32, dy_ptr: usize, dhn_ptr: usize, dcn
             }
         }
         let dy_in = if last { DyIn::Last(dy) } else { DyIn::Sequence(dy) };
-        report(l.backward(dy_in, dhn, dcn, flags & 1 != 0))
+        report(l.backward(dy_in, dhn, dcn, flags & 1 != 0, flags & 4 == 0))
     })
 }
 
