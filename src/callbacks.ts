@@ -1,10 +1,11 @@
 import { Callback, Logs, Sequential } from './sequential.js';
 import { Tensor } from './tensor.js';
 
+/** Options of `new EarlyStopping(...)`. */
 export interface EarlyStoppingOptions {
   /** Logged value to watch. Default 'valLoss' (falls back to 'loss' without validation data). */
   monitor?: 'loss' | 'valLoss' | 'accuracy' | 'valAccuracy';
-  /** Epochs without improvement before stopping. Default 0. */
+  /** Epochs without improvement after which training stops (as Keras: 0 and 1 both stop at the first). Default 0. */
   patience?: number;
   /** Smallest change that counts as an improvement. Default 0. */
   minDelta?: number;
@@ -19,8 +20,12 @@ export class EarlyStopping implements Callback {
   private bestWeights: Record<string, Tensor> | undefined;
   /** Epoch at which training was stopped, or -1. */
   stoppedEpoch = -1;
-  constructor(readonly options: EarlyStoppingOptions = {}) {}
+  constructor(
+    /** The options given to the constructor. */
+    readonly options: EarlyStoppingOptions = {},
+  ) {}
 
+  /** Resets the best value and the patience counter. */
   onTrainBegin(): void {
     this.best = Infinity;
     this.wait = 0;
@@ -28,6 +33,7 @@ export class EarlyStopping implements Callback {
     this.bestWeights = undefined;
   }
 
+  /** Compares the monitored value with the best so far; stops (and restores the best weights) after `patience` epochs without improvement. */
   onEpochEnd(epoch: number, logs: Logs, model: Sequential): void {
     const key = this.options.monitor ?? 'valLoss';
     let v = logs[key] ?? (key === 'valLoss' ? logs.loss : undefined);
@@ -37,7 +43,7 @@ export class EarlyStopping implements Callback {
       this.best = v;
       this.wait = 0;
       if (this.options.restoreBestWeights) this.bestWeights = model.stateDict();
-    } else if (++this.wait > (this.options.patience ?? 0)) {
+    } else if (++this.wait >= Math.max(1, this.options.patience ?? 0)) {
       this.stoppedEpoch = epoch;
       model.stopTraining = true;
       if (this.bestWeights) model.loadStateDict(this.bestWeights);
@@ -45,6 +51,7 @@ export class EarlyStopping implements Callback {
   }
 }
 
+/** Options of `new ModelCheckpoint(...)`. */
 export interface ModelCheckpointOptions {
   /** Receives the checkpoint (model, optimizer state and training position) as bytes. */
   save: (bytes: Uint8Array, info: { epoch: number; batch: number; step: number }) => void | Promise<void>;
@@ -56,11 +63,15 @@ export interface ModelCheckpointOptions {
 
 /**
  * Save a checkpoint at the end of every epoch (and optionally every N batches). Loading one with
- * `deserializeModel` and passing its `training` as `fit({ resume })` continues the run bit-identically.
+ * `deserializeModel` (or `loadModel`), compiling it again with the same `lrSchedule` if any, and passing
+ * its `training` as `fit({ resume })` continues the run bit-identically.
  * In Node, `checkpointToFile(path)` from the Node entry writes each one atomically.
  */
 export class ModelCheckpoint implements Callback {
-  constructor(readonly options: ModelCheckpointOptions) {
+  constructor(
+    /** The options given to the constructor. */
+    readonly options: ModelCheckpointOptions,
+  ) {
     if (typeof options?.save !== 'function') throw new TypeError('ModelCheckpoint: options.save must be a function (bytes, info) => void');
   }
 
@@ -69,11 +80,13 @@ export class ModelCheckpoint implements Callback {
     await this.options.save(model.toBytes({ optimizer: true, training: true, metadata: this.options.metadata }), { epoch: st.epoch, batch: st.batch, step: st.step });
   }
 
+  /** Saves every `everyBatches` optimizer steps. */
   async onBatchEnd(_batch: number, _logs: Logs, model: Sequential): Promise<void> {
     const every = this.options.everyBatches ?? 0;
     if (every > 0 && model.training!.step % every === 0) await this.write(model);
   }
 
+  /** Saves at the end of every epoch. */
   async onEpochEnd(_epoch: number, _logs: Logs, model: Sequential): Promise<void> {
     await this.write(model);
   }

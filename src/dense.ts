@@ -29,8 +29,16 @@ export interface DenseBackwardResult {
  * Holds wasm memory: call `dispose()` when done.
  */
 export class Dense extends ParamLayer implements ChainLayer {
-  readonly config: Readonly<{ inputSize: number; units: number }>;
+  /** The options that rebuild this layer. */
+  readonly config: Readonly<{
+    /** Features of each input row. */
+    inputSize: number;
+    /** Output features. */
+    units: number;
+  }>;
+  /** `weight` [units, inputSize], then `bias` [units]. */
   readonly params: readonly ParamSpec[];
+  /** Total number of parameters: units · (inputSize + 1). */
   readonly paramCount: number;
   readonly kind = 'Dense';
   private lastShape: number[] | undefined;
@@ -80,6 +88,7 @@ export class Dense extends ParamLayer implements ChainLayer {
     return { dInput: new Tensor(this.rt.copyOut(dxp, n), inShape.slice()), grads: this.gradients() };
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   outputShape(op: string, s: readonly number[]): number[] {
     if (s.length < 1 || s[s.length - 1] !== this.config.inputSize) {
       throw new ShapeError(`${op}: Dense input must have shape [..., ${this.config.inputSize}], got ${formatShape(s)}`, op, 'x', [null, this.config.inputSize], s.slice());
@@ -87,6 +96,7 @@ export class Dense extends ParamLayer implements ChainLayer {
     return [...s.slice(0, -1), this.config.units];
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   forwardPtr(xPtr: number, s: readonly number[]): number {
     const h = this.live('forward');
     const rows = s.slice(0, -1).reduce((a, b) => a * b, 1);
@@ -95,16 +105,19 @@ export class Dense extends ParamLayer implements ChainLayer {
     return this.rt.core.lstmw_dense_buffer(h, 0);
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   backwardPtr(dyPtr: number): number {
     const h = this.live('backward');
     this.rt.check(this.rt.core.lstmw_dense_backward(h, dyPtr, 1));
     return this.rt.core.lstmw_dense_buffer(h, 1);
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   paramsPtr(): number {
     return this.rt.core.lstmw_dense_params(this.live('parameters'));
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   gradsPtr(): number {
     return this.rt.core.lstmw_dense_grads(this.live('gradients'));
   }

@@ -11,22 +11,33 @@ export interface EmbeddingOptions {
   embeddingDim: number;
   /** Seed of the initial table (N(0, 1), as PyTorch). Default: random. */
   seed?: number;
+  /** Runtime to allocate in. Default: the one `ready()` made. */
   runtime?: Runtime;
 }
 
 /** Token ids: an Int32Array, or a Float32Array holding integers, with a shape. */
 export interface IdsLike {
+  /** The ids, row-major: integers in 0..numEmbeddings-1. */
   data: Int32Array | Float32Array;
+  /** The size of each axis; their product is `data.length`. */
   shape: readonly number[];
 }
 
 /**
- * Lookup table `weight` [numEmbeddings, embeddingDim]: ids of any shape [...] give vectors [..., E].
+ * Lookup table `weight` `[numEmbeddings, embeddingDim]`: ids of any shape `[...]` give vectors `[..., E]`.
  * The gradient of a row is the sum over the positions that used its id. Holds wasm memory.
  */
 export class Embedding extends ParamLayer implements ChainLayer {
-  readonly config: Readonly<{ numEmbeddings: number; embeddingDim: number }>;
+  /** The options that rebuild this layer. */
+  readonly config: Readonly<{
+    /** Vocabulary size V: ids are 0..V-1. */
+    numEmbeddings: number;
+    /** Vector size E. */
+    embeddingDim: number;
+  }>;
+  /** `weight` [numEmbeddings, embeddingDim]. */
   readonly params: readonly ParamSpec[];
+  /** Total number of parameters: numEmbeddings · embeddingDim. */
   readonly paramCount: number;
   readonly kind = 'Embedding';
   private n = 0;
@@ -55,10 +66,12 @@ export class Embedding extends ParamLayer implements ChainLayer {
     return new Tensor(this.rt.copyOut(out, ids.data.length * this.config.embeddingDim), this.outputShape(op, ids.shape));
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   outputShape(_op: string, s: readonly number[]): number[] {
     return [...s, this.config.embeddingDim];
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   forwardPtr(xPtr: number, s: readonly number[], ctx: ForwardContext): number {
     const h = this.live('forward');
     const n = s.reduce((a, b) => a * b, 1);
@@ -67,15 +80,18 @@ export class Embedding extends ParamLayer implements ChainLayer {
     return this.rt.core.lstmw_embedding_buffer(h, 2);
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   backwardPtr(dyPtr: number): number {
     this.rt.check(this.rt.core.lstmw_embedding_backward(this.live('backward'), dyPtr, 1));
     return 0;
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   paramsPtr(): number {
     return this.rt.core.lstmw_embedding_buffer(this.live('parameters'), 0);
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   gradsPtr(): number {
     return this.rt.core.lstmw_embedding_buffer(this.live('gradients'), 1);
   }

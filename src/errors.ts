@@ -5,6 +5,7 @@
 
 /** A tensor argument has the wrong shape, length or type. */
 export class ShapeError extends RangeError {
+  /** Always `'ShapeError'`. */
   override name = 'ShapeError';
   constructor(
     message: string,
@@ -23,6 +24,7 @@ export class ShapeError extends RangeError {
 
 /** The numeric core refused a call (non-finite input, invalid class id, wrong state...). */
 export class CoreError extends Error {
+  /** Always `'CoreError'`. */
   override name = 'CoreError';
   constructor(
     message: string,
@@ -35,6 +37,7 @@ export class CoreError extends Error {
 
 /** An object was used after `dispose()`. */
 export class DisposedError extends Error {
+  /** Always `'DisposedError'`. */
   override name = 'DisposedError';
 }
 

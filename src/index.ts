@@ -8,7 +8,7 @@
  * const { output, hN, cN } = lstm.forward({ data: new Float32Array(5 * 2 * 8), shape: [5, 2, 8] });
  * lstm.dispose();
  * ```
- * @packageDocumentation
+ * @module lstm-wasm
  */
 export { ready, runtime, createRuntime, simdSupported, Runtime } from './runtime.js';
 export type { ReadyOptions, WasmSource, CoreExports } from './runtime.js';
@@ -32,6 +32,6 @@ export { Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, makeOptimizer } from './
 export type { OptimizerType, SGDOptions, RMSpropOptions, AdamOptions, AdagradOptions, ClipOptions } from './optim.js';
 export { StepLR, ExponentialLR, CosineLR, ReduceLROnPlateau } from './schedule.js';
 export type { LRSchedule } from './schedule.js';
-export { serializeModel, deserializeModel, FORMAT_VERSION } from './io.js';
+export { serializeModel, deserializeModel, FORMAT_VERSION, ModelFormatError } from './io.js';
 export type { SerializeOptions, LoadedModel } from './io.js';
 export type { StateDict, ParamSpec, ChainLayer, ForwardContext } from './layer.js';

@@ -2,6 +2,7 @@
  * `lstm-wasm/inline`: the same API with both wasm builds embedded (base64), for single-file use
  * where fetching or reading a .wasm asset is awkward. About a third larger than the assets, and
  * compiled from bytes, so not for Cloudflare Workers (use the package root there).
+ * @module lstm-wasm/inline
  */
 import { ready as coreReady, resolveSimd } from './runtime.js';
 import type { ReadyOptions, Runtime } from './runtime.js';

@@ -45,19 +45,23 @@ export interface SerializeOptions {
 
 /** What `deserializeModel` gives back. */
 export interface LoadedModel {
+  /** The model, with the stored weights. */
   model: Sequential;
   /** The stored optimizer, bound to `model` and compiled with the stored loss, when present. */
   optimizer?: Optimizer;
+  /** The position of the run, when the file is a checkpoint: pass it as `fit({ resume })`. */
   training?: TrainingState;
+  /** The `metadata` given when saving. */
   metadata?: unknown;
 }
 
-class FormatError extends Error {
+/** A model file was refused: truncated, corrupt, of another version, or not matching its config. */
+export class ModelFormatError extends Error {
   override name = 'ModelFormatError';
 }
 
 function bad(msg: string): never {
-  throw new FormatError(`model file: ${msg}`);
+  throw new ModelFormatError(`model file: ${msg}`);
 }
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('lstm-wasm: big-endian platforms are not supported');
@@ -256,7 +260,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
     });
   } catch (e) {
     for (const l of layers) l.dispose();
-    if (e instanceof FormatError) throw e;
+    if (e instanceof ModelFormatError) throw e;
     // Name tensors with their layer index, as the file does ("1.weight").
     const msg = (e as Error).message.replace(/"([^"]+)"/, `"${layers.length - 1}.$1"`);
     bad(`${doing}: ${msg}`);
@@ -273,7 +277,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
     }
   } catch (e) {
     model.dispose();
-    if (e instanceof FormatError) throw e;
+    if (e instanceof ModelFormatError) throw e;
     bad(`optimizer state does not fit this model: ${(e as Error).message}`);
   }
   if (header.training !== undefined) result.training = header.training as unknown as TrainingState;

@@ -9,17 +9,20 @@ import { Tensor, TensorLike } from './tensor.js';
 
 /** One named parameter inside a layer's parameter block. */
 export interface ParamSpec {
+  /** PyTorch's name, e.g. `weight_ih_l0`. */
   name: string;
+  /** PyTorch's shape, row-major. */
   shape: number[];
   /** Offset in floats from the start of the block. */
   offset: number;
+  /** Number of floats: the product of `shape`. */
   size: number;
 }
 
 /** A state dict: PyTorch names to tensors or bare Float32Arrays (row-major, PyTorch layout). */
 export type StateDict = Record<string, TensorLike | Float32Array>;
 
-/** What a `Sequential` tells each layer about the batch being run. */
+/** What a `Sequential` tells each layer about the batch being run. @internal */
 export interface ForwardContext {
   /** Training step (dropout active) or inference. */
   training: boolean;
@@ -35,24 +38,33 @@ export interface ChainLayer {
   readonly kind: string;
   /** The options that rebuild this layer (without seed and runtime). */
   readonly config: Readonly<object>;
-  /** Output shape for an input shape; throws a ShapeError naming `op` if the input does not fit. */
+  /** Output shape for an input shape; throws a ShapeError naming `op` if the input does not fit. @internal */
   outputShape(op: string, inputShape: readonly number[]): number[];
-  /** Forward from input at `xPtr` with `shape`; returns the address of the output. */
+  /** Forward from input at `xPtr` with `shape`; returns the address of the output. @internal */
   forwardPtr(xPtr: number, shape: readonly number[], ctx: ForwardContext): number;
   /** Backward from dOutput at `dyPtr`; returns the address of dInput (0 for an Embedding, or when
    * `needInputGrad` is false and the layer could skip it). Gradients are reset first: they hold
-   * this step's gradient afterwards. */
+   * this step's gradient afterwards. @internal */
   backwardPtr(dyPtr: number, ctx: ForwardContext, needInputGrad: boolean): number;
+  /** Total number of parameters. */
   readonly paramCount: number;
+  /** Address of the parameter block in wasm memory. @internal */
   paramsPtr(): number;
+  /** Address of the gradient block in wasm memory. @internal */
   gradsPtr(): number;
+  /** Name, shape and position of every parameter, in `stateDict()` order. */
   readonly params: readonly ParamSpec[];
+  /** Copies of every parameter, keyed and shaped as PyTorch's `state_dict()`. */
   stateDict(): Record<string, Tensor>;
+  /** Copies of every parameter's gradient from the latest backward, keyed like `stateDict()`. */
   gradients(): Record<string, Tensor>;
+  /** Replace every parameter (validated first; a failed call changes nothing). */
   loadStateDict(dict: StateDict): void;
-  /** Non-parameter state a checkpoint must keep (a dropout generator), as u32 words. */
+  /** Non-parameter state a checkpoint must keep (a dropout generator), as u32 words. @internal */
   extraState?(): number[];
+  /** Restore `extraState()` words. @internal */
   setExtraState?(words: readonly number[]): void;
+  /** Release the wasm memory. Idempotent; any later use throws a DisposedError. */
   dispose(): void;
 }
 
@@ -100,6 +112,7 @@ export abstract class ParamLayer {
     }
   }
 
+  /** `dispose()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -30,11 +30,17 @@ export interface LSTMOptions {
 
 /** The resolved configuration of an LSTM. */
 export interface LSTMConfig {
+  /** Features per tick of the input (I). */
   inputSize: number;
+  /** Units of the hidden and cell state (H). */
   hiddenSize: number;
+  /** Stacked layers (L). */
   numLayers: number;
+  /** Two directions per layer (D = 2). */
   bidirectional: boolean;
+  /** Inputs and outputs are [B, T, F] instead of [T, B, F]. */
   batchFirst: boolean;
+  /** Inside a `Sequential`: the output at every tick (true) or only the final h, [B, D·H]. */
   returnSequences: boolean;
 }
 
@@ -93,7 +99,9 @@ const NO_INPUT_GRAD = 4;
  */
 export class LSTM extends ParamLayer implements ChainLayer {
   readonly config: Readonly<LSTMConfig>;
+  /** Name, shape and position of every parameter, in `stateDict()` order. */
   readonly params: readonly ParamSpec[];
+  /** Total number of parameters. */
   readonly paramCount: number;
   readonly kind = 'LSTM';
   /** [T, B] of the latest forward (time-major order), for backward's shape checks. */
@@ -127,7 +135,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     return this.config.bidirectional ? 2 : 1;
   }
 
-  /** [L·D, B, H]: shape of h0, c0, hN, cN for batch B. */
+  /** Shape of h0, c0, hN, cN for batch B: `[L·D, B, H]`. */
   private stateShape(b: number): number[] {
     return [this.config.numLayers * this.dirs, b, this.config.hiddenSize];
   }
@@ -189,7 +197,12 @@ export class LSTM extends ParamLayer implements ChainLayer {
    * [batch, hiddenSize] and the new state; the given state is not modified. Stepping through a
    * sequence gives exactly (bit for bit) what `forward` gives over it.
    */
-  step(x: TensorLike, state?: LSTMState): { output: Tensor; state: LSTMState } {
+  step(x: TensorLike, state?: LSTMState): {
+    /** The top layer's h for this tick, [batch, hiddenSize]. */
+    output: Tensor;
+    /** The state after this tick, for the next call. */
+    state: LSTMState;
+  } {
     const op = 'LSTM.step';
     const h = this.live('step');
     const { inputSize, hiddenSize, numLayers } = this.config;
@@ -222,7 +235,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     };
   }
 
-  /** Streaming tick inside wasm memory (Sequential): x at `xPtr` (b×I), state updated in place. */
+  /** Streaming tick inside wasm memory (Sequential): x at `xPtr` (b×I), state updated in place. @internal */
   stepPtr(xPtr: number, b: number, hPtr: number, cPtr: number): number {
     const h = this.live('step');
     if (this.config.bidirectional) throw new Error('LSTM.step: a bidirectional LSTM cannot stream (its reverse direction needs the whole sequence); use forward');
@@ -254,6 +267,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
 
   // ----- ChainLayer (used by Sequential; inputs and outputs stay in wasm memory) -----
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   outputShape(op: string, s: readonly number[]): number[] {
     if (s.length !== 3 || s[2] !== this.config.inputSize) {
       const want = [null, null, this.config.inputSize];
@@ -264,6 +278,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     return [s[0], s[1], dh];
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   forwardPtr(xPtr: number, s: readonly number[], ctx: ForwardContext): number {
     const h = this.live('forward');
     const [t, b] = this.config.batchFirst ? [s[1], s[0]] : [s[0], s[1]];
@@ -271,6 +286,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     return this.rt.core.lstmw_lstm_buffer(h, this.config.returnSequences ? BUF.output : BUF.last);
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   backwardPtr(dyPtr: number, _ctx: unknown, needInputGrad: boolean): number {
     const h = this.live('backward');
     const flags = RESET_GRADS | (this.config.returnSequences ? 0 : D_LAST) | (needInputGrad ? 0 : NO_INPUT_GRAD);
@@ -278,10 +294,12 @@ export class LSTM extends ParamLayer implements ChainLayer {
     return needInputGrad ? this.rt.core.lstmw_lstm_buffer(h, BUF.dInput) : 0;
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   paramsPtr(): number {
     return this.rt.core.lstmw_lstm_params(this.live('parameters'));
   }
 
+  /** Internal: the chaining contract used by `Sequential` (addresses in wasm memory). @internal */
   gradsPtr(): number {
     return this.rt.core.lstmw_lstm_grads(this.live('gradients'));
   }

@@ -1,9 +1,11 @@
 /**
  * The Node entry: the same API, with `ready()` reading the .wasm next to this file from disk
  * (Node 20's fetch cannot read `file:` URLs), and files: atomic saving, loading, checkpoints.
+ * Node gets this entry from `import 'lstm-wasm'` too (the `node` export condition).
+ * @module lstm-wasm/node
  */
 import { deserializeModel, LoadedModel, SerializeOptions } from './io.js';
-import { ready as coreReady, resolveSimd, wasmFileName } from './runtime.js';
+import { ready as coreReady, resolveSimd, wasmUrl } from './runtime.js';
 import type { ReadyOptions, Runtime } from './runtime.js';
 import type { Sequential } from './sequential.js';
 import { ModelCheckpoint } from './callbacks.js';
@@ -14,7 +16,7 @@ export * from './index.js';
 export async function ready(options: ReadyOptions = {}): Promise<Runtime> {
   if (options.wasm === undefined) {
     const { readFile } = await import('node:fs/promises');
-    const url = new URL(`./${wasmFileName(resolveSimd(options.simd))}`, import.meta.url);
+    const url = wasmUrl(resolveSimd(options.simd));
     options = { ...options, wasm: await readFile(url) };
   }
   return coreReady(options);
@@ -44,7 +46,10 @@ export async function loadModel(path: string, options: { runtime?: Runtime } = {
   return deserializeModel(await readFile(path), options);
 }
 
-/** A `ModelCheckpoint` that writes each checkpoint to `path` atomically. */
+/**
+ * A `ModelCheckpoint` that writes each checkpoint to `path` atomically: at every epoch end, and
+ * every `options.everyBatches` optimizer steps when given. `options.metadata` is stored in each one.
+ */
 export function checkpointToFile(path: string, options: { everyBatches?: number; metadata?: unknown } = {}): ModelCheckpoint {
   return new ModelCheckpoint({ ...options, save: (bytes) => writeFileAtomic(path, bytes) });
 }

@@ -84,6 +84,7 @@ function flag(op: string, name: string, v: unknown): boolean {
 
 /** Base of every optimizer: the rule's code and hyper-parameters, and the core object once bound. */
 export abstract class Optimizer {
+  /** The rule's name, as stored in model files. */
   abstract readonly type: OptimizerType;
   /** The resolved options (defaults filled in). */
   abstract readonly options: Readonly<Record<string, unknown>>;
@@ -171,6 +172,7 @@ export abstract class Optimizer {
 
 /** `torch.optim.SGD`. */
 export class SGD extends Optimizer {
+  /** Always `'SGD'`. */
   readonly type = 'SGD';
   readonly options: Readonly<Required<SGDOptions>>;
   constructor(options: SGDOptions = {}) {
@@ -197,6 +199,7 @@ export class SGD extends Optimizer {
 
 /** `torch.optim.RMSprop`. */
 export class RMSprop extends Optimizer {
+  /** Always `'RMSprop'`. */
   readonly type = 'RMSprop';
   readonly options: Readonly<Required<RMSpropOptions>>;
   constructor(options: RMSpropOptions = {}) {
@@ -238,6 +241,7 @@ function adamOptions(op: string, options: AdamOptions, wdDefault: number): Requi
 
 /** `torch.optim.Adam` (weight decay as an L2 term in the gradient). */
 export class Adam extends Optimizer {
+  /** `'Adam'` (`'AdamW'` in the subclass). */
   readonly type: 'Adam' | 'AdamW' = 'Adam';
   readonly options: Readonly<Required<AdamOptions>>;
   constructor(options: AdamOptions = {}) {
@@ -256,6 +260,7 @@ export class Adam extends Optimizer {
 
 /** `torch.optim.AdamW`: decoupled weight decay (default 0.01), p ← p·(1 − lr·wd) before the Adam step. */
 export class AdamW extends Adam {
+  /** Always `'AdamW'`. */
   override readonly type = 'AdamW';
   override readonly options: Readonly<Required<AdamOptions>>;
   constructor(options: AdamOptions = {}) {
@@ -266,6 +271,7 @@ export class AdamW extends Adam {
 
 /** `torch.optim.Adagrad`. */
 export class Adagrad extends Optimizer {
+  /** Always `'Adagrad'`. */
   readonly type = 'Adagrad';
   readonly options: Readonly<Required<AdagradOptions>>;
   constructor(options: AdagradOptions = {}) {

@@ -6,7 +6,7 @@
  */
 import { CoreError } from './errors.js';
 
-/** The raw exports of the core (see crates/wasm/src/lib.rs for each contract). */
+/** The raw exports of the core (see crates/wasm/src/lib.rs for each contract). @internal */
 export interface CoreExports {
   memory: WebAssembly.Memory;
   lstmw_last_error_ptr(): number;
@@ -100,7 +100,10 @@ export class Runtime {
   /** Whether the SIMD128 build is running. */
   readonly simd: boolean;
   private readonly staging: Scratch;
-  constructor(readonly core: CoreExports) {
+  constructor(
+    /** The raw exports of the instance. @internal */
+    readonly core: CoreExports,
+  ) {
     this.simd = core.lstmw_simd() === 1;
     this.staging = new Scratch(this);
   }
@@ -118,6 +121,7 @@ export class Runtime {
   f32(ptr: number, length: number): Float32Array {
     return new Float32Array(this.core.memory.buffer, ptr, length);
   }
+  /** A fresh Int32Array view (never cache one across a call that can allocate). @internal */
   i32(ptr: number, length: number): Int32Array {
     return new Int32Array(this.core.memory.buffer, ptr, length);
   }
@@ -129,6 +133,7 @@ export class Runtime {
   check(status: number): void {
     if (status !== 0) throw new CoreError(this.lastError(), status);
   }
+  /** The core's message for the latest failed call. @internal */
   lastError(): string {
     const ptr = this.core.lstmw_last_error_ptr();
     const len = this.core.lstmw_last_error_len();
@@ -181,6 +186,14 @@ export function wasmFileName(simd: boolean): string {
   return simd ? 'lstm-simd.wasm' : 'lstm-scalar.wasm';
 }
 
+/**
+ * URL of the build next to this module. Each is a literal `new URL('./x.wasm', import.meta.url)`,
+ * the pattern bundlers (Vite, webpack 5, rollup) recognise and copy as one asset.
+ */
+export function wasmUrl(simd: boolean): URL {
+  return simd ? new URL('./lstm-simd.wasm', import.meta.url) : new URL('./lstm-scalar.wasm', import.meta.url);
+}
+
 /** Resolve `'auto'`/undefined to a concrete choice. */
 export function resolveSimd(simd: ReadyOptions['simd']): boolean {
   return simd === undefined || simd === 'auto' ? simdSupported() : simd;
@@ -208,9 +221,14 @@ let pending: Promise<Runtime> | undefined;
  * build when the runtime validates SIMD128 and the scalar build otherwise, next to this module.
  */
 export function ready(options: ReadyOptions = {}): Promise<Runtime> {
-  if (current) return Promise.resolve(current);
+  if (current) {
+    if (typeof options.simd === 'boolean' && options.wasm === undefined && options.simd !== current.simd) {
+      return Promise.reject(new Error(`ready: already initialised with the ${current.simd ? 'SIMD' : 'scalar'} build; ready({ simd: ${options.simd} }) cannot switch (use createRuntime for a second runtime)`));
+    }
+    return Promise.resolve(current);
+  }
   if (!pending) {
-    const src = options.wasm ?? new URL(`./${wasmFileName(resolveSimd(options.simd))}`, import.meta.url);
+    const src = options.wasm ?? wasmUrl(resolveSimd(options.simd));
     pending = instantiate(src).then(
       (inst) => (current = new Runtime(inst.exports as unknown as CoreExports)),
       (err) => {
@@ -230,7 +248,8 @@ export function runtime(): Runtime {
 
 /**
  * Instantiate a separate runtime (its own memory), for tests that compare builds side by side.
- * Layers always use the `ready()` runtime.
+ * Layers, models and `deserializeModel` use it when given `{ runtime }` (by default they use the
+ * `ready()` runtime); objects of different runtimes cannot be mixed.
  */
 export async function createRuntime(wasm: WasmSource): Promise<Runtime> {
   return new Runtime((await instantiate(wasm)).exports as unknown as CoreExports);

@@ -24,41 +24,66 @@ export interface CompileOptions {
   clipGradValue?: number;
   /** Extra metrics; `'accuracy'` (argmax over classes, crossEntropy only). */
   metrics?: 'accuracy'[];
-  /** Learning-rate schedule applied by `fit` before every batch. */
+  /** Learning-rate schedule applied by `fit` before every batch. Not stored in model files: pass it again when resuming. */
   lrSchedule?: LRSchedule;
 }
 
 /** Model input: a float tensor, or token ids for a model that starts with an Embedding. */
-export type ModelInput = TensorLike | { data: Int32Array | Float32Array; shape: readonly number[] };
+export type ModelInput =
+  | TensorLike
+  | {
+      /** Token ids (Int32Array, or a Float32Array holding integers), row-major. */
+      data: Int32Array | Float32Array;
+      /** The size of each axis. */
+      shape: readonly number[];
+    };
 
 /** Targets: class ids (Int32Array, or Float32Array holding integers; -1 = ignored) or floats for mse. */
 export interface TargetLike {
+  /** Class ids (crossEntropy; -1 = not counted) or float targets (mse), row-major. */
   data: Int32Array | Float32Array;
+  /** crossEntropy: the output's shape without its last axis; mse: the output's shape. */
   shape: readonly number[];
 }
 
+/** Options of a call on a batch. */
 export interface BatchOptions {
   /** Real length of each sequence (padding at the end): padded ticks neither change the state nor count in the loss. */
   lengths?: Int32Array;
 }
 
-/** What `trainOnBatch`/`evaluate` measured. */
+/** Loss and metrics: what `evaluate` returns, what `fit` passes to callbacks, and `lastBatchLogs`. */
 export interface Logs {
+  /** Mean loss over the counted rows (batch, or epoch at epoch ends). */
   loss: number;
+  /** Share of counted rows whose argmax is the target (metric `'accuracy'`). */
   accuracy?: number;
+  /** Loss on the validation data (epoch ends). */
   valLoss?: number;
+  /** Accuracy on the validation data (epoch ends). */
   valAccuracy?: number;
+  /** Learning rate used. */
   lr?: number;
+  /** Global gradient norm before clipping (batches). */
   gradNorm?: number;
 }
 
+/**
+ * Hooks `fit` calls (and awaits). Set `model.stopTraining = true` in one to stop after the current
+ * batch.
+ */
 export interface Callback {
+  /** Before the first batch. */
   onTrainBegin?(model: Sequential): void | Promise<void>;
+  /** After every batch (index within the epoch), with that batch's logs. */
   onBatchEnd?(batch: number, logs: Logs, model: Sequential): void | Promise<void>;
+  /** After every epoch (0-based), with the epoch's logs, validation included. */
   onEpochEnd?(epoch: number, logs: Logs, model: Sequential): void | Promise<void>;
+  /** After the last epoch, or when stopped (not when aborted). */
   onTrainEnd?(history: History, model: Sequential): void | Promise<void>;
 }
 
+/** Options of `fit`. */
 export interface FitOptions extends BatchOptions {
   /** Default 1. */
   epochs?: number;
@@ -66,18 +91,30 @@ export interface FitOptions extends BatchOptions {
   batchSize?: number;
   /** Shuffle the training samples every epoch. Default true. */
   shuffle?: boolean;
-  /** Seed of the data order (and the default of everything else random in fit). Default 0. */
+  /** Seed of the data order (the shuffle of each epoch depends only on it and the epoch). Default 0. */
   seed?: number;
   /** Hold out this fraction of the samples (the last ones, before shuffling) for validation. */
   validationSplit?: number;
   /** Validation samples. */
-  validationData?: { x: ModelInput; y: TargetLike; lengths?: Int32Array };
+  validationData?: {
+    /** Validation inputs. */
+    x: ModelInput;
+    /** Validation targets. */
+    y: TargetLike;
+    /** Their sequence lengths. */
+    lengths?: Int32Array;
+  };
+  /** Called during training, in order. */
   callbacks?: Callback | Callback[];
   /** Stops training between batches; `fit` then resolves with `history.aborted` set. */
   signal?: AbortSignal;
   /** 1: a line per epoch on the console. Default 0. */
   verbose?: 0 | 1;
-  /** Continue a checkpointed run from `Sequential.fromBytes(...).training`. */
+  /**
+   * Continue a checkpointed run: the `training` of `deserializeModel(bytes)` or `loadModel(path)`.
+   * Give the same data and options as the interrupted run (`epochs` is the total); compile the
+   * loaded model again with the same `lrSchedule`, which files do not store.
+   */
   resume?: TrainingState;
 }
 
@@ -85,22 +122,40 @@ export interface FitOptions extends BatchOptions {
 export interface TrainingState {
   /** Epoch to run next (0-based) and the batch to start it at. */
   epoch: number;
+  /** Batch of `epoch` to run next. */
   batch: number;
   /** Optimizer steps taken. */
   step: number;
+  /** Seed of the data order. */
   seed: number;
+  /** The learning-rate schedule's state (ReduceLROnPlateau). */
   scheduleState?: Record<string, number>;
   /** Sums over the finished batches of the current epoch. */
-  partial?: { lossSum: number; correct: number; counted: number };
+  partial?: {
+    /** Σ loss · counted rows. */
+    lossSum: number;
+    /** Rows whose argmax was right. */
+    correct: number;
+    /** Rows counted. */
+    counted: number;
+  };
+  /** The history so far. */
   history: History;
 }
 
+/** What `fit` resolves to: one entry per finished epoch. */
 export interface History {
+  /** The epochs (0-based) finished. */
   epochs: number[];
+  /** Training loss per epoch. */
   loss: number[];
+  /** Training accuracy per epoch (metric `'accuracy'`). */
   accuracy: number[];
+  /** Validation loss per epoch (with validation data). */
   valLoss: number[];
+  /** Validation accuracy per epoch. */
   valAccuracy: number[];
+  /** Learning rate at the end of each epoch. */
   lr: number[];
   /** Stopped by `model.stopTraining = true` (early stopping). */
   stopped: boolean;
@@ -116,6 +171,7 @@ const CE_STATS = 3;
  * The model owns its layers and its optimizer: `dispose()` disposes them.
  */
 export class Sequential {
+  /** The layers, in order (owned by the model). */
   readonly layers: readonly ChainLayer[];
   /** Set to true (by a callback) to stop `fit` after the current batch. */
   stopTraining = false;
@@ -227,7 +283,12 @@ export class Sequential {
    * layer (zeros when omitted). Returns the head's output for this tick and the new state; stepping
    * through a sequence gives what `predict` gives at every tick.
    */
-  step(x: ModelInput, state?: LSTMState[]): { output: Tensor; state: LSTMState[] } {
+  step(x: ModelInput, state?: LSTMState[]): {
+    /** The last layer's output for this tick, [batch, ...]. */
+    output: Tensor;
+    /** One state per LSTM layer, for the next call. */
+    state: LSTMState[];
+  } {
     const op = 'Sequential.step';
     this.live('step');
     const shape = this.checkInput(op, x);
@@ -448,6 +509,9 @@ export class Sequential {
     const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
     history.stopped = false;
     history.aborted = false;
+    if (r?.scheduleState && !c.lrSchedule) {
+      throw new Error(`${op}: the checkpoint was trained with a learning-rate schedule; compile the loaded model again with the same lrSchedule before resuming (files do not store schedules)`);
+    }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
     this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
     this.stopTraining = false;
@@ -594,6 +658,7 @@ export class Sequential {
     for (const l of this.layers) l.dispose();
   }
 
+  /** `dispose()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.dispose();
   }

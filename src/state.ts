@@ -7,8 +7,11 @@ import { ShapeError } from './errors.js';
  */
 export class LSTMState {
   constructor(
+    /** Stacked layers of the LSTM this state belongs to. */
     readonly numLayers: number,
+    /** Sequences stepped together. */
     readonly batch: number,
+    /** Units of each layer's h and c. */
     readonly hiddenSize: number,
     /** [numLayers, batch, hiddenSize] */
     readonly h: Float32Array = new Float32Array(numLayers * batch * hiddenSize),
@@ -32,10 +35,22 @@ export class LSTMState {
   }
 
   /** Plain arrays (JSON-safe). */
-  toJSON(): { numLayers: number; batch: number; hiddenSize: number; h: number[]; c: number[] } {
+  toJSON(): {
+    /** Stacked layers. */
+    numLayers: number;
+    /** Sequences. */
+    batch: number;
+    /** Units per layer. */
+    hiddenSize: number;
+    /** h, [numLayers, batch, hiddenSize] flattened. */
+    h: number[];
+    /** c, [numLayers, batch, hiddenSize] flattened. */
+    c: number[];
+  } {
     return { numLayers: this.numLayers, batch: this.batch, hiddenSize: this.hiddenSize, h: Array.from(this.h), c: Array.from(this.c) };
   }
 
+  /** A state from `toJSON()`'s plain object; throws a ShapeError when the sizes and arrays disagree. */
   static fromJSON(o: { numLayers: number; batch: number; hiddenSize: number; h: number[]; c: number[] }): LSTMState {
     return new LSTMState(o.numLayers, o.batch, o.hiddenSize, Float32Array.from(o.h), Float32Array.from(o.c));
   }
@@ -52,6 +67,7 @@ export class LSTMState {
     return out;
   }
 
+  /** A state from `toBytes()`'s bytes (copied); throws a RangeError when the length does not match the sizes. */
   static fromBytes(bytes: Uint8Array): LSTMState {
     if (bytes.length < 12) throw new RangeError(`LSTMState.fromBytes: ${bytes.length} bytes is too short`);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -3,7 +3,9 @@ import { ShapeError, formatShape } from './errors.js';
 /** A dense float32 tensor: row-major `data` with `shape`. `data.length` is the product of `shape`. */
 export class Tensor {
   constructor(
+    /** The values, row-major. */
     readonly data: Float32Array,
+    /** The size of each axis; their product is `data.length`. */
     readonly shape: number[],
   ) {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -25,7 +27,9 @@ export class Tensor {
 
 /** Anything with float32 `data` and a `shape`: a `Tensor` or a plain object. */
 export interface TensorLike {
+  /** The values, row-major. */
   data: Float32Array;
+  /** The size of each axis; their product is `data.length`. */
   shape: readonly number[];
 }
 

@@ -1,6 +1,8 @@
 /**
  * The Cloudflare Workers (workerd) entry. Workers forbid compiling wasm from bytes, so the module
  * comes in as an import, which wrangler/workerd/miniflare turn into a compiled `WebAssembly.Module`.
+ * Selected by the `workerd` export condition of `lstm-wasm`.
+ * @module workerd
  */
 import simdModule from './lstm-simd.wasm';
 import { ready as coreReady } from './runtime.js';

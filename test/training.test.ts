@@ -870,14 +870,13 @@ describe('EarlyStopping', () => {
     };
     const r = await run(true);
     expect(r.h.valLoss[1]).toBeGreaterThan(r.h.valLoss[0]);
-    expect(r.h.valLoss[2]).toBeGreaterThan(r.h.valLoss[0]);
     expect(r.h.stopped).toBe(true);
-    expect(r.stoppedEpoch).toBe(2); // best 0, then 2 epochs without improvement > patience 1
-    expect(r.h.loss).toHaveLength(3);
+    expect(r.stoppedEpoch).toBe(1); // best 0, then 1 epoch without improvement = patience 1 (Keras)
+    expect(r.h.loss).toHaveLength(2);
     expect(r.final).toBe(r.snaps[0]);
     const n = await run(false);
     expect(n.h.stopped).toBe(true);
-    expect(n.final).toBe(n.snaps[2]);
+    expect(n.final).toBe(n.snaps[1]);
     expect(n.final).not.toBe(n.snaps[0]);
   });
 
@@ -894,7 +893,7 @@ describe('EarlyStopping', () => {
       es.onEpochEnd(e, { loss: 0, valLoss: values[e] }, m);
     }
     expect(m.stopTraining).toBe(true);
-    expect(es.stoppedEpoch).toBe(3);
+    expect(es.stoppedEpoch).toBe(2); // 2.5 does not improve on 2: patience 1 is used up
     expect(allHash(m)).toBe(weights[1]);
     // Accuracy is maximised.
     const es2 = new EarlyStopping({ monitor: 'valAccuracy', patience: 0 });
