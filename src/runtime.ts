@@ -21,7 +21,6 @@ export interface CoreExports {
   lstmw_lstm_grads(h: number): number;
   lstmw_lstm_param_count(h: number): number;
   lstmw_lstm_bytes(h: number): number;
-  lstmw_lstm_zero_grad(h: number): number;
   lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number, lengths: number): number;
   lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number, flags: number): number;
   lstmw_lstm_buffer(h: number, which: number): number;
@@ -33,7 +32,6 @@ export interface CoreExports {
   lstmw_dense_params(h: number): number;
   lstmw_dense_grads(h: number): number;
   lstmw_dense_bytes(h: number): number;
-  lstmw_dense_zero_grad(h: number): number;
   lstmw_dense_forward(h: number, x: number, n: number): number;
   lstmw_dense_backward(h: number, dy: number, flags: number): number;
   lstmw_dense_buffer(h: number, which: number): number;
@@ -56,7 +54,6 @@ export interface CoreExports {
   lstmw_optim_step(h: number, lr: number, clipNorm: number, clipValue: number, normOut: number): number;
   lstmw_optim_state(h: number, lenOut: number): number;
   lstmw_optim_steps(h: number, set: number, value: number): number;
-  lstmw_sgd_step(params: number, grads: number, n: number, lr: number): number;
   lstmw_gemm(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
   lstmw_gemm_ref(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
 }
@@ -181,10 +178,6 @@ export function simdSupported(): boolean {
   }
 }
 
-/** File name of the build `simd` selects. */
-export function wasmFileName(simd: boolean): string {
-  return simd ? 'lstm-simd.wasm' : 'lstm-scalar.wasm';
-}
 
 /**
  * URL of the build next to this module. Each is a literal `new URL('./x.wasm', import.meta.url)`,

@@ -17,12 +17,6 @@
 use crate::error::{Error, Result};
 use crate::simd::F32x4;
 
-/// p -= lr · g: plain SGD with no state (kept for the simplest path).
-pub fn sgd_step(params: &mut [f32], grads: &[f32], lr: f32) {
-    for (p, g) in params.iter_mut().zip(grads) {
-        *p -= lr * *g;
-    }
-}
 
 /// An update rule and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -19,7 +19,6 @@ use lstm_core::error::Error;
 use lstm_core::gemm::{gemm, gemm_ref, GemmWorkspace};
 use lstm_core::loss::{mse_masked, softmax_cross_entropy_stats};
 use lstm_core::lstm::{DyIn, Lstm, LstmBuffer, LstmConfig};
-use lstm_core::optim::sgd_step;
 use std::cell::RefCell;
 
 const OK: i32 = 0;
@@ -270,13 +269,6 @@ pub extern "C" fn lstmw_lstm_bytes(h: u32) -> usize {
     with_state(|s| slab_get(&mut s.lstms, h).map_or(0, |l| l.bytes()))
 }
 
-#[no_mangle]
-pub extern "C" fn lstmw_lstm_zero_grad(h: u32) -> i32 {
-    with_lstm(h, |l| {
-        l.zero_grad();
-        OK
-    })
-}
 
 /// Forward over x at `x_ptr` ([T,B,I], or [B,T,I] if `batch_first`); h0/c0 at their addresses or 0;
 /// `lengths_ptr`: B i32 real lengths, or 0 when every sequence fills all T ticks.
@@ -410,13 +402,6 @@ pub extern "C" fn lstmw_dense_bytes(h: u32) -> usize {
     with_state(|s| slab_get(&mut s.denses, h).map_or(0, |d| d.bytes()))
 }
 
-#[no_mangle]
-pub extern "C" fn lstmw_dense_zero_grad(h: u32) -> i32 {
-    with_dense(h, |d| {
-        d.zero_grad();
-        OK
-    })
-}
 
 /// Forward over `n` rows at `x_ptr`.
 #[no_mangle]
@@ -498,14 +483,6 @@ pub extern "C" fn lstmw_mse(pred: usize, target: usize, n: u32, width: u32, row_
     }
 }
 
-/// p -= lr·g over n floats.
-#[no_mangle]
-pub extern "C" fn lstmw_sgd_step(params: usize, grads: usize, n: u32, lr: f32) -> i32 {
-    let p: &mut [f32] = try_status!(slice_mut_at("SGD: params", params, n as usize));
-    let g: &[f32] = try_status!(slice_at("SGD: grads", grads, n as usize, false)).unwrap();
-    sgd_step(p, g, lr);
-    OK
-}
 
 // ---------------------------------------------------------------------------------------------
 // Embedding
