@@ -1,7 +1,7 @@
 //! Gate activations: scalar references (libm) and the four-lane versions the kernels use.
 //!
 //! The kernels use `sigmoid4`/`tanh4`, built from one `exp4`: Cody–Waite range reduction
-//! x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 Taylor polynomial for e^r, and 2^n made by shifting a
+//! x = n·ln2 + r, |r| ≤ ln2/2, a degree-5 minimax polynomial for e^r, and 2^n made by shifting a
 //! biased integer into the exponent bits. They are written against the `F32x4` vocabulary, whose
 //! scalar emulation has the same per-lane arithmetic, so the SIMD and scalar wasm builds give the
 //! same bits. Error bounds against the libm references (enforced by the tests below):
@@ -51,12 +51,12 @@ pub fn exp4(x: F32x4) -> F32x4 {
     let scale = v.shl23_bits();
     let r = x.sub(n.mul(F32x4::splat(LN2_HI))).sub(n.mul(F32x4::splat(LN2_LO)));
     let c = |k: f32| F32x4::splat(k);
-    let mut p = c(1.0 / 720.0);
-    p = p.mul(r).add(c(1.0 / 120.0));
-    p = p.mul(r).add(c(1.0 / 24.0));
-    p = p.mul(r).add(c(1.0 / 6.0));
-    p = p.mul(r).add(c(0.5));
-    p = p.mul(r).add(c(1.0));
+    // Degree-5 minimax polynomial for e^r on [-ln2/2, ln2/2] (XNNPACK's rr2-p5 coefficients).
+    let mut p = c(8.289_290_592e-3);
+    p = p.mul(r).add(c(4.189_782_217e-2));
+    p = p.mul(r).add(c(1.666_765_213e-1));
+    p = p.mul(r).add(c(4.999_915_063e-1));
+    p = p.mul(r).add(c(9.999_997_020e-1));
     p = p.mul(r).add(c(1.0));
     p.mul(scale)
 }
