@@ -677,41 +677,57 @@ unsafe fn row_direct(
 unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, c: *mut f32, accumulate: bool) {
     let npanels = div_ceil(n, NR);
     let mut jp = 0;
-    // Four panels (32 columns) per pass while they last: eight independent accumulator chains.
+    // Four panels (32 columns) per pass: eight independent accumulators hide the add latency
+    // that two panels' four chains would expose. Written out by hand: a const-generic version
+    // with a loop over the panels ran W1 20 % slower (V8 kept the accumulators in memory).
     while jp + 4 <= npanels {
-        row_panels::<4, 8>(n, k, a, csa, pb, jp, c, accumulate);
+        let p0 = pb.add(jp * k * NR);
+        let (p1, p2, p3) = (p0.add(k * NR), p0.add(2 * k * NR), p0.add(3 * k * NR));
+        let mut acc = [F32x4::zero(); 8];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
+            acc[4] = acc[4].add(av.mul(F32x4::load_ptr(p2.add(o))));
+            acc[5] = acc[5].add(av.mul(F32x4::load_ptr(p2.add(o + 4))));
+            acc[6] = acc[6].add(av.mul(F32x4::load_ptr(p3.add(o))));
+            acc[7] = acc[7].add(av.mul(F32x4::load_ptr(p3.add(o + 4))));
+        }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), (n - j0).min(4 * NR), accumulate);
         jp += 4;
     }
-    if jp + 2 <= npanels {
-        row_panels::<2, 4>(n, k, a, csa, pb, jp, c, accumulate);
+    while jp + 2 <= npanels {
+        let p0 = pb.add(jp * k * NR);
+        let p1 = p0.add(k * NR);
+        let mut acc = [F32x4::zero(); 4];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
+        }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), (n - j0).min(2 * NR), accumulate);
         jp += 2;
     }
     if jp < npanels {
-        row_panels::<1, 2>(n, k, a, csa, pb, jp, c, accumulate);
-    }
-}
-
-/// `P` consecutive panels from panel `jp` (`V = 2P` accumulators): c[j0..] (+)= a · B[:, j0..].
-///
-/// # Safety
-/// As `row_packed`, with `jp + P <= div_ceil(n, NR)`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn row_panels<const P: usize, const V: usize>(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, jp: usize, c: *mut f32, accumulate: bool) {
-    debug_assert!(V == 2 * P);
-    let p0 = pb.add(jp * k * NR);
-    let mut acc = [F32x4::zero(); V];
-    for p in 0..k {
-        let av = F32x4::splat(*a.add(p * csa));
-        let o = p * NR;
-        for q in 0..P {
-            let panel = p0.add(q * k * NR + o);
-            acc[2 * q] = acc[2 * q].add(av.mul(F32x4::load_ptr(panel)));
-            acc[2 * q + 1] = acc[2 * q + 1].add(av.mul(F32x4::load_ptr(panel.add(4))));
+        let p0 = pb.add(jp * k * NR);
+        let mut acc = [F32x4::zero(); 2];
+        for p in 0..k {
+            let av = F32x4::splat(*a.add(p * csa));
+            let o = p * NR;
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
         }
+        let j0 = jp * NR;
+        write_row(&acc, c.add(j0), n - j0, accumulate);
     }
-    let j0 = jp * NR;
-    write_row(&acc, c.add(j0), (n - j0).min(P * NR), accumulate);
 }
 
 // ---------------------------------------------------------------------------
