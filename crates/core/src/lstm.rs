@@ -75,26 +75,38 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
 #[cfg_attr(feature = "profile", inline(never))]
 #[cfg_attr(not(feature = "profile"), inline)]
 pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], mut tanh_c: Option<&mut [f32]>, hid: usize) {
+    // Bias and activation in place, one simple pass per activation (i and f are adjacent): short
+    // loops with few live values keep the vector registers from spilling.
+    let (if_, rest) = a.split_at_mut(2 * hid);
+    let (g, o) = rest.split_at_mut(hid);
+    activate(if_, &bias[..2 * hid], sigmoid4);
+    activate(g, &bias[2 * hid..3 * hid], tanh4);
+    activate(&mut o[..hid], &bias[3 * hid..4 * hid], sigmoid4);
+    // c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c).
     let mut j = 0;
     while j < hid {
         let w = (hid - j).min(4);
-        let pre = |a: &[f32], k: usize| F32x4::load_partial(a, k, w).add(F32x4::load_partial(bias, k, w));
-        let ig = sigmoid4(pre(a, j));
-        let fg = sigmoid4(pre(a, hid + j));
-        let gg = tanh4(pre(a, 2 * hid + j));
-        let og = sigmoid4(pre(a, 3 * hid + j));
-        ig.store_partial(a, j, w);
-        fg.store_partial(a, hid + j, w);
-        gg.store_partial(a, 2 * hid + j, w);
-        og.store_partial(a, 3 * hid + j, w);
-        let cn = fg.mul(F32x4::load_partial(c, j, w)).add(ig.mul(gg));
+        let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
+        let cn = ld(if_, hid + j).mul(ld(c, j)).add(ld(if_, j).mul(ld(g, j)));
         cn.store_partial(c, j, w);
         let tc = tanh4(cn);
         if let Some(t) = tanh_c.as_deref_mut() {
             tc.store_partial(t, j, w);
         }
-        og.mul(tc).store_partial(h, j, w);
+        ld(o, j).mul(tc).store_partial(h, j, w);
         j += 4;
+    }
+}
+
+/// `v[k] = f(v[k] + bias[k])` four at a time.
+#[inline(always)]
+fn activate(v: &mut [f32], bias: &[f32], f: fn(F32x4) -> F32x4) {
+    let n = v.len();
+    let mut k = 0;
+    while k < n {
+        let w = (n - k).min(4);
+        f(F32x4::load_partial(v, k, w).add(F32x4::load_partial(bias, k, w))).store_partial(v, k, w);
+        k += 4;
     }
 }
 
