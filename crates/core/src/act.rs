@@ -41,40 +41,122 @@ const LN2_LO: f32 = 1.428_606_765_330_187e-6;
 /// 1.5·2^23 + 127: adding it rounds to an integer n and leaves n + 127 in the low mantissa bits.
 const MAGIC: f32 = 12_583_039.0;
 
+/// The constants of `exp4`, `sigmoid4` and `tanh4` as vectors. In a loop, build them once with
+/// `ActConsts::load()` and pass them in: V8 re-materialises a wasm `v128.const` at every use, which
+/// made the activation loops twice as slow as they need to be.
+#[derive(Clone, Copy)]
+pub struct ActConsts {
+    lo: F32x4,
+    hi: F32x4,
+    log2e: F32x4,
+    magic: F32x4,
+    ln2_hi: F32x4,
+    ln2_lo: F32x4,
+    c: [F32x4; 5],
+    one: F32x4,
+    two: F32x4,
+    t_lo: F32x4,
+    t_hi: F32x4,
+}
+
+/// -87, 88, log2 e, magic, ln2 hi, ln2 lo, the degree-5 minimax coefficients of e^r on
+/// [-ln2/2, ln2/2] (XNNPACK's rr2-p5, highest first), 1, 2, -10, 10.
+static ACT_TABLE: [f32; 15] = [
+    -87.0,
+    88.0,
+    LOG2E,
+    MAGIC,
+    LN2_HI,
+    LN2_LO,
+    8.289_290_592e-3,
+    4.189_782_217e-2,
+    1.666_765_213e-1,
+    4.999_915_063e-1,
+    9.999_997_020e-1,
+    1.0,
+    2.0,
+    -10.0,
+    10.0,
+];
+
+impl ActConsts {
+    /// 1.0 in every lane (kept in a register, as the other constants).
+    #[inline(always)]
+    pub fn one(&self) -> F32x4 {
+        self.one
+    }
+
+    /// Read through a volatile load, so the compiler keeps the splats in locals rather than
+    /// folding them back into per-use constants.
+    #[inline(always)]
+    pub fn load() -> Self {
+        // SAFETY: a plain read of a static array.
+        let t: [f32; 15] = unsafe { core::ptr::read_volatile(&ACT_TABLE) };
+        let v = F32x4::splat;
+        ActConsts {
+            lo: v(t[0]),
+            hi: v(t[1]),
+            log2e: v(t[2]),
+            magic: v(t[3]),
+            ln2_hi: v(t[4]),
+            ln2_lo: v(t[5]),
+            c: [v(t[6]), v(t[7]), v(t[8]), v(t[9]), v(t[10])],
+            one: v(t[11]),
+            two: v(t[12]),
+            t_lo: v(t[13]),
+            t_hi: v(t[14]),
+        }
+    }
+}
+
 /// e^x, for x clamped to [-87, 88] (results stay normal floats). Relative error ≈ 2 ulp.
-#[cfg_attr(feature = "profile", inline(never))]
-#[cfg_attr(not(feature = "profile"), inline(always))]
-pub fn exp4(x: F32x4) -> F32x4 {
-    let x = x.max(F32x4::splat(-87.0)).min(F32x4::splat(88.0));
-    let v = x.mul(F32x4::splat(LOG2E)).add(F32x4::splat(MAGIC));
-    let n = v.sub(F32x4::splat(MAGIC));
+#[inline(always)]
+pub fn exp4_with(x: F32x4, k: &ActConsts) -> F32x4 {
+    let x = x.max(k.lo).min(k.hi);
+    let v = x.mul(k.log2e).add(k.magic);
+    let n = v.sub(k.magic);
     let scale = v.shl23_bits();
-    let r = x.sub(n.mul(F32x4::splat(LN2_HI))).sub(n.mul(F32x4::splat(LN2_LO)));
-    let c = |k: f32| F32x4::splat(k);
-    // Degree-5 minimax polynomial for e^r on [-ln2/2, ln2/2] (XNNPACK's rr2-p5 coefficients).
-    let mut p = c(8.289_290_592e-3);
-    p = p.mul(r).add(c(4.189_782_217e-2));
-    p = p.mul(r).add(c(1.666_765_213e-1));
-    p = p.mul(r).add(c(4.999_915_063e-1));
-    p = p.mul(r).add(c(9.999_997_020e-1));
-    p = p.mul(r).add(c(1.0));
+    let r = x.sub(n.mul(k.ln2_hi)).sub(n.mul(k.ln2_lo));
+    let mut p = k.c[0];
+    p = p.mul(r).add(k.c[1]);
+    p = p.mul(r).add(k.c[2]);
+    p = p.mul(r).add(k.c[3]);
+    p = p.mul(r).add(k.c[4]);
+    p = p.mul(r).add(k.one);
     p.mul(scale)
 }
 
 /// Four sigmoids.
 #[inline(always)]
-pub fn sigmoid4(x: F32x4) -> F32x4 {
-    let one = F32x4::splat(1.0);
-    one.div(one.add(exp4(F32x4::zero().sub(x))))
+pub fn sigmoid4_with(x: F32x4, k: &ActConsts) -> F32x4 {
+    k.one.div(k.one.add(exp4_with(F32x4::zero().sub(x), k)))
 }
 
 /// Four tanhs: 1 − 2 / (e^{2x} + 1), with x clamped to [-10, 10], where tanh rounds to ±1 in f32.
 #[inline(always)]
+pub fn tanh4_with(x: F32x4, k: &ActConsts) -> F32x4 {
+    let x = x.max(k.t_lo).min(k.t_hi);
+    let e = exp4_with(x.add(x), k);
+    k.one.sub(k.two.div(e.add(k.one)))
+}
+
+/// e^x (see `exp4_with`; this one builds its constants at each call).
+#[cfg_attr(feature = "profile", inline(never))]
+#[cfg_attr(not(feature = "profile"), inline(always))]
+pub fn exp4(x: F32x4) -> F32x4 {
+    exp4_with(x, &ActConsts::load())
+}
+
+/// Four sigmoids (see `sigmoid4_with`).
+#[inline(always)]
+pub fn sigmoid4(x: F32x4) -> F32x4 {
+    sigmoid4_with(x, &ActConsts::load())
+}
+
+/// Four tanhs (see `tanh4_with`).
+#[inline(always)]
 pub fn tanh4(x: F32x4) -> F32x4 {
-    let x = x.max(F32x4::splat(-10.0)).min(F32x4::splat(10.0));
-    let one = F32x4::splat(1.0);
-    let e = exp4(x.add(x));
-    one.sub(F32x4::splat(2.0).div(e.add(one)))
+    tanh4_with(x, &ActConsts::load())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! A reverse direction is the same cell run over t = T-1 … 0; all per-tick buffers are indexed by
 //! the real tick t, so the big GEMMs need not care about direction.
 
-use crate::act::{sigmoid4, tanh4};
+use crate::act::{sigmoid4_with, tanh4_with, ActConsts};
 use crate::simd::F32x4;
 use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
@@ -77,11 +77,12 @@ fn tick(reverse: bool, t_len: usize, step: usize) -> usize {
 pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f32], mut tanh_c: Option<&mut [f32]>, hid: usize) {
     // Bias and activation in place, one simple pass per activation (i and f are adjacent): short
     // loops with few live values keep the vector registers from spilling.
+    let k = ActConsts::load();
     let (if_, rest) = a.split_at_mut(2 * hid);
     let (g, o) = rest.split_at_mut(hid);
-    activate(if_, &bias[..2 * hid], sigmoid4);
-    activate(g, &bias[2 * hid..3 * hid], tanh4);
-    activate(&mut o[..hid], &bias[3 * hid..4 * hid], sigmoid4);
+    activate(if_, &bias[..2 * hid], &k, sigmoid4_with);
+    activate(g, &bias[2 * hid..3 * hid], &k, tanh4_with);
+    activate(&mut o[..hid], &bias[3 * hid..4 * hid], &k, sigmoid4_with);
     // c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c).
     let mut j = 0;
     while j < hid {
@@ -89,7 +90,7 @@ pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f3
         let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
         let cn = ld(if_, hid + j).mul(ld(c, j)).add(ld(if_, j).mul(ld(g, j)));
         cn.store_partial(c, j, w);
-        let tc = tanh4(cn);
+        let tc = tanh4_with(cn, &k);
         if let Some(t) = tanh_c.as_deref_mut() {
             tc.store_partial(t, j, w);
         }
@@ -98,15 +99,15 @@ pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f3
     }
 }
 
-/// `v[k] = f(v[k] + bias[k])` four at a time.
+/// `v[i] = f(v[i] + bias[i])` four at a time.
 #[inline(always)]
-fn activate(v: &mut [f32], bias: &[f32], f: fn(F32x4) -> F32x4) {
+fn activate(v: &mut [f32], bias: &[f32], k: &ActConsts, f: fn(F32x4, &ActConsts) -> F32x4) {
     let n = v.len();
-    let mut k = 0;
-    while k < n {
-        let w = (n - k).min(4);
-        f(F32x4::load_partial(v, k, w).add(F32x4::load_partial(bias, k, w))).store_partial(v, k, w);
-        k += 4;
+    let mut i = 0;
+    while i < n {
+        let w = (n - i).min(4);
+        f(F32x4::load_partial(v, i, w).add(F32x4::load_partial(bias, i, w)), k).store_partial(v, i, w);
+        i += 4;
     }
 }
 
@@ -208,6 +209,7 @@ pub fn lstm_seq_backward(
     debug_assert!(da.len() == tn * bn * g4);
     // W_hh (G×H) packed once: dh_{t-1} = dA_t · W_hh.
     pb.pack(g4, hid, w.w_hh, hid, 1);
+    let consts = ActConsts::load();
     for step in (0..tn).rev() {
         let t = tick(reverse, tn, step);
         // c_{t-1}: the cell of the tick processed just before t, or c0.
@@ -229,7 +231,7 @@ pub fn lstm_seq_backward(
                 continue;
             }
             // Gate gradients before the activations, four units at a time.
-            let one = F32x4::splat(1.0);
+            let one = consts.one();
             let mut j = 0;
             while j < hid {
                 let w = (hid - j).min(4);
