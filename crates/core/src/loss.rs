@@ -2,7 +2,7 @@
 //! Reductions are means, as PyTorch's defaults (`reduction='mean'`). Sums run in f64 so the loss
 //! does not depend on the batch size's rounding.
 
-use crate::act::exp4;
+use crate::act::{exp4_with, ActConsts};
 use crate::error::{check_finite, check_len, Error, Result};
 use crate::simd::F32x4;
 
@@ -45,6 +45,7 @@ pub fn softmax_cross_entropy_stats(logits: &[f32], n: usize, c: usize, targets: 
         return Ok(CrossEntropyStats { loss: 0.0, correct: 0, counted: 0 });
     }
     let mut correct = 0;
+    let consts = ActConsts::load();
     let scale = 1.0 / counted as f32;
     let mut total = 0.0f64;
     for r in 0..n {
@@ -68,7 +69,7 @@ pub fn softmax_cross_entropy_stats(logits: &[f32], n: usize, c: usize, targets: 
         let mut k = 0;
         while k < c {
             let w = (c - k).min(4);
-            let e = exp4(F32x4::load_partial(z, k, w).sub(F32x4::splat(max))).to_array();
+            let e = exp4_with(F32x4::load_partial(z, k, w).sub(F32x4::splat(max)), &consts).to_array();
             d[k..k + w].copy_from_slice(&e[..w]);
             for v in &e[..w] {
                 sum += *v;
