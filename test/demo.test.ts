@@ -83,6 +83,9 @@ test('demo: trains in a worker, stays responsive while training, tags as you typ
 
   await page.goto(url);
   await page.waitForFunction(() => /wasm core ready/.test(document.getElementById('model-info')!.textContent ?? ''));
+  // 20 epochs, so that training is still running when the test stops it after epoch 3, however
+  // fast the machine (the default 6 can finish first on a quiet one).
+  await page.selectOption('#cfg-epochs', '20');
   await page.click('#train');
   await page.waitForFunction(() => (window as unknown as { demo: DemoState }).demo.losses.length > 0, null, { timeout: 15_000 });
   const first = (await page.evaluate(demoState)).losses[0];
