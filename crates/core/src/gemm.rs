@@ -592,7 +592,7 @@ unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize
 unsafe fn row_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, rsb: usize, c: *mut f32, accumulate: bool) {
     let mut acc = [F32x4::zero(); V];
     for p in 0..k {
-        let av = F32x4::splat(*a.add(p * csa));
+        let av = F32x4::load_splat(a.add(p * csa));
         let row = b.add(p * rsb);
         for (q, v) in acc.iter_mut().enumerate() {
             *v = v.add(av.mul(F32x4::load_ptr(row.add(4 * q))));
@@ -645,7 +645,7 @@ unsafe fn row_direct(
         while j + 8 <= n {
             let mut acc = [F32x4::zero(); 2];
             for p in 0..k {
-                let av = F32x4::splat(*a.add(p * csa));
+                let av = F32x4::load_splat(a.add(p * csa));
                 let s = b.add(p * rsb + j * csb);
                 let v0 = F32x4::new(*s, *s.add(csb), *s.add(2 * csb), *s.add(3 * csb));
                 let v1 = F32x4::new(*s.add(4 * csb), *s.add(5 * csb), *s.add(6 * csb), *s.add(7 * csb));
@@ -685,7 +685,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
         let (p1, p2, p3) = (p0.add(k * NR), p0.add(2 * k * NR), p0.add(3 * k * NR));
         let mut acc = [F32x4::zero(); 8];
         for p in 0..k {
-            let av = F32x4::splat(*a.add(p * csa));
+            let av = F32x4::load_splat(a.add(p * csa));
             let o = p * NR;
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
             acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
@@ -705,7 +705,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
         let p1 = p0.add(k * NR);
         let mut acc = [F32x4::zero(); 4];
         for p in 0..k {
-            let av = F32x4::splat(*a.add(p * csa));
+            let av = F32x4::load_splat(a.add(p * csa));
             let o = p * NR;
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
             acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
@@ -720,7 +720,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
         let p0 = pb.add(jp * k * NR);
         let mut acc = [F32x4::zero(); 2];
         for p in 0..k {
-            let av = F32x4::splat(*a.add(p * csa));
+            let av = F32x4::load_splat(a.add(p * csa));
             let o = p * NR;
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
             acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
