@@ -10,7 +10,7 @@ import { Adam, Dense, Dropout, Embedding, LSTM, SGD, Sequential, Tensor } from '
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { mulberry32 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -83,7 +83,7 @@ export async function trainChar(v: Values, common: TrainCommon, resume?: { model
   const ref = resume ? resume.meta.data : dataRef(v.data, 'moby');
   const text = await readText(ref);
   const chars = Array.from(text);
-  const holdout = resume?.meta.holdout ?? (v.holdout as number | undefined) ?? 0.1;
+  const holdout = resume?.meta.holdout ?? numOpt(v, 'holdout') ?? 0.1;
   const parts = splitText(chars, holdout);
   if (parts.train.length < 2) throw new CliError(`${describeData(ref)}: text too short (${chars.length} characters)`);
   if (resume) {
@@ -99,19 +99,19 @@ export async function trainChar(v: Values, common: TrainCommon, resume?: { model
       chars: vocab,
       holdout,
       model: {
-        embedding: (v.embedding as number | undefined) ?? 32,
-        hidden: (v.hidden as number | undefined) ?? 128,
-        layers: (v.layers as number | undefined) ?? 1,
-        dropout: (v.dropout as number | undefined) ?? 0,
-        seed: (v.seed as number | undefined) ?? 0,
+        embedding: numOpt(v, 'embedding') ?? 32,
+        hidden: numOpt(v, 'hidden') ?? 128,
+        layers: numOpt(v, 'layers') ?? 1,
+        dropout: numOpt(v, 'dropout') ?? 0,
+        seed: numOpt(v, 'seed') ?? 0,
       },
       training: {
-        epochs: (v.epochs as number | undefined) ?? 10,
-        batchSize: (v['batch-size'] as number | undefined) ?? 16,
-        lr: (v.lr as number | undefined) ?? 5e-3,
-        seqLen: (v['seq-len'] as number | undefined) ?? 64,
-        shuffleSeed: (v['shuffle-seed'] as number | undefined) ?? 0,
-        clip: (v.clip as number | undefined) ?? 5,
+        epochs: numOpt(v, 'epochs') ?? 10,
+        batchSize: numOpt(v, 'batch-size') ?? 16,
+        lr: numOpt(v, 'lr') ?? 5e-3,
+        seqLen: numOpt(v, 'seq-len') ?? 64,
+        shuffleSeed: numOpt(v, 'shuffle-seed') ?? 0,
+        clip: numOpt(v, 'clip') ?? 5,
       },
       history: { epoch: [], loss: [], valBpc: [], seconds: [] },
     };

@@ -210,3 +210,8 @@ export function checkResumeOptions(given: readonly string[]): void {
   const bad = given.find((g) => FIXED_BY_CHECKPOINT.includes(g));
   if (bad) throw new UsageError(`--${bad} cannot be combined with --resume (the checkpoint fixes it)`);
 }
+
+/** A numeric option as parsed by `parseArgs` (undefined when not given), for `?? default`. */
+export function numOpt(v: Readonly<Record<string, unknown>>, key: string): number | undefined {
+  return v[key] as number | undefined;
+}

@@ -13,7 +13,7 @@
 import { Adam, Dense, Dropout, Sequential } from '../node.js';
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -182,9 +182,9 @@ export async function trainForecast(v: Values, common: TrainCommon, resume?: { m
   const ref = resume ? resume.meta.data : dataRef(v.data, 'co2');
   const column = resume ? resume.meta.column : (v.column as string | undefined) ?? (typeof v.data === 'string' ? undefined : 'CO2');
   const { name, values } = await loadSeries(ref, column);
-  const window = resume?.meta.window ?? (v.window as number | undefined) ?? 24;
+  const window = resume?.meta.window ?? numOpt(v, 'window') ?? 24;
   const mode = resume?.meta.target ?? ((v.target as TargetMode | undefined) ?? 'delta');
-  const holdout = resume?.meta.holdout ?? (v.holdout as number | undefined) ?? 0.2;
+  const holdout = resume?.meta.holdout ?? numOpt(v, 'holdout') ?? 0.2;
   const parts = splitTargets(values.length, window, mode, holdout);
   const nTrain = parts.train[1] - parts.train[0];
   if (nTrain < 2) throw new CliError(`${describeData(ref)}: ${values.length} values are too few for windows of ${window} with a held-out tail of ${holdout} (need more than ${firstTarget(window, mode) + 2})`);
@@ -214,18 +214,18 @@ export async function trainForecast(v: Values, common: TrainCommon, resume?: { m
       norm: { mean, std },
       tail: Array.from(values.subarray(Math.max(0, values.length - window - 1))),
       model: {
-        hidden: (v.hidden as number | undefined) ?? 32,
-        layers: (v.layers as number | undefined) ?? 1,
+        hidden: numOpt(v, 'hidden') ?? 32,
+        layers: numOpt(v, 'layers') ?? 1,
         bidirectional: v.bidirectional === true,
-        dropout: (v.dropout as number | undefined) ?? 0,
-        seed: (v.seed as number | undefined) ?? 0,
+        dropout: numOpt(v, 'dropout') ?? 0,
+        seed: numOpt(v, 'seed') ?? 0,
       },
       training: {
-        epochs: (v.epochs as number | undefined) ?? 100,
-        batchSize: (v['batch-size'] as number | undefined) ?? 32,
-        lr: (v.lr as number | undefined) ?? 3e-3,
-        shuffleSeed: (v['shuffle-seed'] as number | undefined) ?? 0,
-        clip: (v.clip as number | undefined) ?? 1,
+        epochs: numOpt(v, 'epochs') ?? 100,
+        batchSize: numOpt(v, 'batch-size') ?? 32,
+        lr: numOpt(v, 'lr') ?? 3e-3,
+        shuffleSeed: numOpt(v, 'shuffle-seed') ?? 0,
+        clip: numOpt(v, 'clip') ?? 1,
       },
       history: { epoch: [], loss: [], valRmse: [], seconds: [] },
     };
@@ -293,7 +293,7 @@ export async function evalForecast(model: Sequential, meta: ForecastMeta, v: Val
 
 /** `predict` with a forecast model: the next `steps` values after the end of the series, each fed back. */
 export async function predictForecast(model: Sequential, meta: ForecastMeta, v: Values): Promise<void> {
-  const steps = (v.steps as number | undefined) ?? 12;
+  const steps = numOpt(v, 'steps') ?? 12;
   let values: number[];
   if (typeof v.data === 'string') values = Array.from((await loadSeries(dataRef(v.data, 'co2'), (v.column as string | undefined) ?? meta.column)).values);
   else values = meta.tail.slice();

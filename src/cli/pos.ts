@@ -26,7 +26,7 @@ import {
   UNK_ID,
 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CliError, DataRef, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream } from './common.js';
+import { BaseMeta, CliError, DataRef, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import { Progress } from './progress.js';
 
 export interface PosMeta extends BaseMeta {
@@ -115,7 +115,7 @@ export async function trainPos(v: Values, common: TrainCommon, resume?: { model:
   const sentencesRef = resume ? resume.meta.data : dataRef(v.data, 'brown');
   const simplify = resume ? resume.meta.simplifyTags : !v['raw-tags'];
   const all = await loadSentences(sentencesRef, simplify);
-  const splitCfg = resume?.meta.split ?? { validFraction: 0.1, testFraction: 0.1, seed: (v['split-seed'] as number | undefined) ?? 1 };
+  const splitCfg = resume?.meta.split ?? { validFraction: 0.1, testFraction: 0.1, seed: numOpt(v, 'split-seed') ?? 1 };
   const { train, valid, test } = splitSentences(all, splitCfg);
   if (train.length === 0) throw new CliError(`${describeData(sentencesRef)}: too few sentences (${all.length}) to split 80/10/10`);
   let vocab: Vocab;
@@ -128,7 +128,7 @@ export async function trainPos(v: Values, common: TrainCommon, resume?: { model:
     if (tagVocabFor(meta.tags, all).unknown > 0) throw new CliError(`--resume: the data ${describeData(sentencesRef)} has tags the checkpoint does not know (was the file changed?)`);
     if (resume.epochs !== undefined) meta.training.epochs = resume.epochs;
   } else {
-    const minCount = (v['min-count'] as number | undefined) ?? 2;
+    const minCount = numOpt(v, 'min-count') ?? 2;
     vocab = buildVocab(train, { minCount, lowercase: !v.cased });
     tv = buildTagVocab(all);
     meta = {
@@ -140,20 +140,20 @@ export async function trainPos(v: Values, common: TrainCommon, resume?: { model:
       vocab: { words: vocab.words, lowercase: vocab.lowercase, minCount },
       tags: tv.tags,
       model: {
-        embedding: (v.embedding as number | undefined) ?? 64,
-        hidden: (v.hidden as number | undefined) ?? 128,
-        layers: (v.layers as number | undefined) ?? 1,
+        embedding: numOpt(v, 'embedding') ?? 64,
+        hidden: numOpt(v, 'hidden') ?? 128,
+        layers: numOpt(v, 'layers') ?? 1,
         bidirectional: v.bidirectional === true,
-        dropout: (v.dropout as number | undefined) ?? 0,
-        seed: (v.seed as number | undefined) ?? 0,
+        dropout: numOpt(v, 'dropout') ?? 0,
+        seed: numOpt(v, 'seed') ?? 0,
       },
       training: {
-        epochs: (v.epochs as number | undefined) ?? 6,
-        batchSize: (v['batch-size'] as number | undefined) ?? 32,
-        lr: (v.lr as number | undefined) ?? 1e-3,
-        shuffleSeed: (v['shuffle-seed'] as number | undefined) ?? 2,
-        maxLen: (v['max-len'] as number | undefined) ?? null,
-        clip: (v.clip as number | undefined) ?? null,
+        epochs: numOpt(v, 'epochs') ?? 6,
+        batchSize: numOpt(v, 'batch-size') ?? 32,
+        lr: numOpt(v, 'lr') ?? 1e-3,
+        shuffleSeed: numOpt(v, 'shuffle-seed') ?? 2,
+        maxLen: numOpt(v, 'max-len') ?? null,
+        clip: numOpt(v, 'clip') ?? null,
       },
       history: { epoch: [], loss: [], accuracy: [], valAccuracy: [], seconds: [] },
     };
