@@ -58,33 +58,31 @@ export function bitsHash(a) {
   return new Hasher().words(a).hex();
 }
 
-/** Deterministic float32 data in [-1, 1) (xorshift32, as test/helpers.ts randomData). */
-export function randomData(n, seed) {
+/** xorshift32 from `seed`: each call gives the next u32. */
+function xorshift32(seed) {
   let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
+  return () => {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
     s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
+    return (s >>>= 0);
+  };
+}
+
+/** Deterministic float32 data in [-1, 1) (xorshift32); the tests' `randomData` too. */
+export function randomData(n, seed) {
+  const next = xorshift32(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (next() / 2 ** 32) * 2 - 1;
   return out;
 }
 
 /** Deterministic integers in 0..k-1 (xorshift32). */
 function randomInts(n, k, seed) {
-  let s = seed >>> 0 || 1;
+  const next = xorshift32(seed);
   const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s % k;
-  }
+  for (let i = 0; i < n; i++) out[i] = next() % k;
   return out;
 }
 

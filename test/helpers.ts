@@ -1,5 +1,6 @@
 // Shared by the node and the browser test projects: loading both builds, fixtures, comparisons.
 import { createRuntime, Runtime, Tensor, TensorLike } from '../src/index.js';
+import { randomData } from '../conformance/suite.js';
 
 export const inBrowser = typeof window !== 'undefined';
 
@@ -56,32 +57,9 @@ export function expectClose(what: string, actual: TensorLike, expected: FixtureT
   return worst;
 }
 
-/** Deterministic float32 data in [-1, 1) (xorshift32). */
-export function randomData(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
+// Shared with the cross-runtime suite (plain JS, so it also runs in Deno, Bun and workerd).
+export { bitsHash, randomData } from '../conformance/suite.js';
 
 export function randomTensor(shape: number[], seed: number): Tensor {
   return new Tensor(randomData(shape.reduce((a, b) => a * b, 1), seed), shape);
-}
-
-/** FNV-1a over the bits of a Float32Array: equal hashes mean bit-identical outputs. */
-export function bitsHash(a: Float32Array): string {
-  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < u.length; i++) {
-    h ^= u[i];
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
 }
