@@ -1,6 +1,7 @@
 import { ShapeError, formatShape } from './errors.js';
 import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, bool, layoutParams, positiveInt, seedWords } from './layer.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
+import { F32Slab } from './slab.js';
 import { LSTMState } from './state.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
@@ -108,6 +109,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
   private last: { t: number; b: number } | undefined;
   /** Wasm memory for streaming input and state: [x | h | c]. */
   private stepIO: Scratch | undefined;
+  private stepSlab: F32Slab | undefined;
 
   constructor(options: LSTMOptions) {
     const op = 'new LSTM';
@@ -207,13 +209,14 @@ export class LSTM extends ParamLayer implements ChainLayer {
     const h = this.live('step');
     const { inputSize, hiddenSize, numLayers } = this.config;
     if (this.config.bidirectional) throw new Error(`${op}: a bidirectional LSTM cannot stream (its reverse direction needs the whole sequence); use forward`);
-    const [b] = checkTensor(op, 'x', x, [null, inputSize], '[batch, inputSize]');
+    const b = streamBatch(op, x, inputSize);
     if (state !== undefined && (!(state instanceof LSTMState) || state.numLayers !== numLayers || state.batch !== b || state.hiddenSize !== hiddenSize)) {
       const got = state instanceof LSTMState ? `[${state.numLayers}, ${state.batch}, ${state.hiddenSize}]` : String(state);
       throw new ShapeError(`${op}: state must be an LSTMState of [${numLayers}, ${b}, ${hiddenSize}] (numLayers, batch, hiddenSize), got ${got}`, op, 'state', [numLayers, b, hiddenSize]);
     }
     const n = numLayers * b * hiddenSize;
     const xs = b * inputSize;
+    const bh = b * hiddenSize;
     this.stepIO ??= new Scratch(this.rt);
     const base = this.stepIO.reserve((xs + 2 * n) * 4);
     const hp = base + xs * 4;
@@ -226,12 +229,16 @@ export class LSTM extends ParamLayer implements ChainLayer {
     } else {
       heap.fill(0, hp >> 2, (cp >> 2) + n);
     }
-    this.rt.check(this.rt.core.lstmw_lstm_step(h, base, b, hp, cp));
+    const status = this.rt.core.lstmw_lstm_step(h, base, b, hp, cp);
+    if (status !== 0) this.rt.check(status);
     heap = this.rt.heapF32();
-    const out = this.rt.core.lstmw_lstm_step_output(h) >> 2;
+    // [output | h | c] in one region of the slab; the output is the top layer's new h.
+    const all = (this.stepSlab ??= new F32Slab()).take(bh + 2 * n);
+    all.set(heap.subarray(hp >> 2, (hp >> 2) + 2 * n), bh);
+    all.copyWithin(0, n, n + bh);
     return {
-      output: new Tensor(heap.slice(out, out + b * hiddenSize), [b, hiddenSize]),
-      state: new LSTMState(numLayers, b, hiddenSize, heap.slice(hp >> 2, (hp >> 2) + n), heap.slice(cp >> 2, (cp >> 2) + n)),
+      output: new Tensor(all.subarray(0, bh), [b, hiddenSize]),
+      state: new LSTMState(numLayers, b, hiddenSize, all.subarray(bh, bh + n), all.subarray(bh + n)),
     };
   }
 
@@ -331,4 +338,16 @@ export function lstmParamShapes(cfg: Pick<LSTMConfig, 'inputSize' | 'hiddenSize'
     }
   }
   return out;
+}
+
+/**
+ * The batch of a streaming input `x` of shape [batch, inputSize]: the common case checked inline
+ * (this runs once per tick), anything else handed to `checkTensor` for its precise message.
+ */
+function streamBatch(op: string, x: TensorLike, inputSize: number): number {
+  const shape = x?.shape;
+  if (x?.data instanceof Float32Array && shape?.length === 2 && shape[1] === inputSize && Number.isInteger(shape[0]) && shape[0] >= 1 && x.data.length === shape[0] * inputSize) {
+    return shape[0];
+  }
+  return checkTensor(op, 'x', x, [null, inputSize], '[batch, inputSize]')[0];
 }

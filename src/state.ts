@@ -29,7 +29,11 @@ export class LSTMState {
     return new LSTMState(numLayers, batch, hiddenSize);
   }
 
-  /** A deep copy. */
+  /**
+   * A deep copy in arrays of its own. States returned by `step` are views into memory chunks
+   * shared with the layer's other recent results (allocating per tick costs more than the tick);
+   * clone a state you keep for long, so that it does not hold its chunk alive.
+   */
   clone(): LSTMState {
     return new LSTMState(this.numLayers, this.batch, this.hiddenSize, this.h.slice(), this.c.slice());
   }

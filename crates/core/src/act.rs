@@ -112,7 +112,12 @@ impl ActConsts {
 /// e^x, for x clamped to [-87, 88] (results stay normal floats). Relative error ≈ 2 ulp.
 #[inline(always)]
 pub fn exp4_with(x: F32x4, k: &ActConsts) -> F32x4 {
-    let x = x.max(k.lo).min(k.hi);
+    exp4_in_range_with(x.clamp_around_zero(k.lo, k.hi), k)
+}
+
+/// e^x for x already in [-87, 88] (no clamp).
+#[inline(always)]
+fn exp4_in_range_with(x: F32x4, k: &ActConsts) -> F32x4 {
     let v = x.mul(k.log2e).add(k.magic);
     let n = v.sub(k.magic);
     let scale = v.shl23_bits();
@@ -135,8 +140,8 @@ pub fn sigmoid4_with(x: F32x4, k: &ActConsts) -> F32x4 {
 /// Four tanhs: 1 − 2 / (e^{2x} + 1), with x clamped to [-10, 10], where tanh rounds to ±1 in f32.
 #[inline(always)]
 pub fn tanh4_with(x: F32x4, k: &ActConsts) -> F32x4 {
-    let x = x.max(k.t_lo).min(k.t_hi);
-    let e = exp4_with(x.add(x), k);
+    let x = x.clamp_around_zero(k.t_lo, k.t_hi);
+    let e = exp4_in_range_with(x.add(x), k);
     k.one.sub(k.two.div(e.add(k.one)))
 }
 

@@ -176,6 +176,70 @@ impl PackedB {
     }
 }
 
+/// Columns per block of a [`PackedRowB`].
+pub const RB: usize = 24;
+
+/// `B` (`k×n`) packed for row-vector products (`m == 1`, e.g. streaming one tick of a batch-1
+/// LSTM) by [`gemv_packed`]: blocks of [`RB`] = 24 columns, k-major inside a block, so that one
+/// pointer walks a block and every load is a constant offset from it. The last block is as wide
+/// as the remaining columns rounded up to 8 (8, 16 or 24), zero-padded.
+///
+/// Layout: block `jb` starts at `jb*k*RB`; element `(p, jb*RB + jj)` is at
+/// `jb*k*RB + p*w + jj`, with `w` the block's width.
+#[derive(Clone, Debug, Default)]
+pub struct PackedRowB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedRowB {
+    /// An empty packing (`k == n == 0`).
+    pub fn new() -> Self {
+        PackedRowB { k: 0, n: 0, data: Vec::new() }
+    }
+
+    /// Pack `B` (`k×n`), element `(p,j)` at `b[p*rsb + j*csb]`; replaces any previous content and
+    /// reuses the capacity. Panics if `b` is too short for the shape and strides.
+    pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
+        check_operand(format_args!("PackedRowB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
+        let len = div_ceil(n, NR)
+            .checked_mul(NR)
+            .and_then(|x| x.checked_mul(k))
+            .expect("PackedRowB::pack: packed size overflows usize");
+        self.data.resize(len, 0.0);
+        self.k = k;
+        self.n = n;
+        let mut j0 = 0;
+        while j0 < n {
+            let w = row_block_width(n - j0);
+            let block = &mut self.data[j0 * k..j0 * k + w * k];
+            for p in 0..k {
+                for jj in 0..w {
+                    let j = j0 + jj;
+                    block[p * w + jj] = if j < n { b[p * rsb + j * csb] } else { 0.0 };
+                }
+            }
+            j0 += RB;
+        }
+    }
+
+    /// Inner dimension of the packed `B`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of columns of the packed `B`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// Width of the block holding the last `rest` columns: `rest` rounded up to 8, at most [`RB`].
+fn row_block_width(rest: usize) -> usize {
+    RB.min(div_ceil(rest, NR) * NR)
+}
+
 // ---------------------------------------------------------------------------
 // Public functions
 // ---------------------------------------------------------------------------
@@ -267,6 +331,39 @@ pub fn gemm_packed(
         return;
     }
     tiled(m, a, rsa, csa, pb, c, ldc, accumulate, &mut ws.apack);
+}
+
+/// `c[0..n] = (accumulate ? c : 0) + a·B` for one row `a` (element `p` at `a[p*csa]`) and `B`
+/// packed by [`PackedRowB`] (`n = pb.n()`): the batch-1 product of streaming inference. Same
+/// contract as [`gemm`] with `m == 1` (bit-identical to [`gemm_ref`]).
+pub fn gemv_packed(a: &[f32], csa: usize, pb: &PackedRowB, c: &mut [f32], accumulate: bool) {
+    let (k, n) = (pb.k, pb.n);
+    check_operand(format_args!("gemv_packed(n={}, k={})", n, k), "A", a.len(), 1, k, 0, csa);
+    check_c(format_args!("gemv_packed(n={}, k={})", n, k), 1, n, c.len(), n);
+    if n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            zero_c(1, n, c, n);
+        }
+        return;
+    }
+    let mut j0 = 0;
+    while j0 < n {
+        let count = (n - j0).min(RB);
+        // SAFETY: a has k elements at stride csa (checked); the block holds k*w floats at
+        // j0*k (PackedRowB's layout); c[j0..j0 + count] is inside c (checked).
+        unsafe {
+            let (ap, bp, cp) = (a.as_ptr(), pb.data.as_ptr().add(j0 * k), c.as_mut_ptr().add(j0));
+            match row_block_width(n - j0) {
+                24 => gemv_block::<6>(k, ap, csa, bp, cp, count, accumulate),
+                16 => gemv_block::<4>(k, ap, csa, bp, cp, count, accumulate),
+                _ => gemv_block::<2>(k, ap, csa, bp, cp, count, accumulate),
+            }
+        }
+        j0 += RB;
+    }
 }
 
 /// Scalar reference: the plainest triple loop, with exactly the semantics
@@ -677,57 +774,85 @@ unsafe fn row_direct(
 unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, c: *mut f32, accumulate: bool) {
     let npanels = div_ceil(n, NR);
     let mut jp = 0;
-    // Four panels (32 columns) per pass: eight independent accumulators hide the add latency
-    // that two panels' four chains would expose. Written out by hand: a const-generic version
-    // with a loop over the panels ran W1 20 % slower (V8 kept the accumulators in memory).
-    while jp + 4 <= npanels {
-        let p0 = pb.add(jp * k * NR);
-        let (p1, p2, p3) = (p0.add(k * NR), p0.add(2 * k * NR), p0.add(3 * k * NR));
-        let mut acc = [F32x4::zero(); 8];
-        for p in 0..k {
-            let av = F32x4::load_splat(a.add(p * csa));
-            let o = p * NR;
-            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
-            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
-            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
-            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
-            acc[4] = acc[4].add(av.mul(F32x4::load_ptr(p2.add(o))));
-            acc[5] = acc[5].add(av.mul(F32x4::load_ptr(p2.add(o + 4))));
-            acc[6] = acc[6].add(av.mul(F32x4::load_ptr(p3.add(o))));
-            acc[7] = acc[7].add(av.mul(F32x4::load_ptr(p3.add(o + 4))));
+    // Three panels (24 columns) per pass: six independent accumulators hide the add latency, and
+    // with the six loaded vectors and the splat they fit V8's 16 vector registers (V8 issues all
+    // of an iteration's loads first, so four panels spilled). Every pointer is bumped explicitly:
+    // the build disables LLVM's loop strength reduction (scripts/build-wasm.sh), so each load is
+    // one wasm load with a constant offset. Written out by hand: a const-generic version with a
+    // loop over the panels ran 20 % slower (V8 kept the accumulators in memory).
+    while jp + 3 <= npanels {
+        let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
+        let (mut p1, mut p2) = (p0.add(k * NR), p0.add(2 * k * NR));
+        let mut acc = [F32x4::zero(); 6];
+        for _ in 0..k {
+            let av = F32x4::load_splat(av_ptr);
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1)));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(4))));
+            acc[4] = acc[4].add(av.mul(F32x4::load_ptr(p2)));
+            acc[5] = acc[5].add(av.mul(F32x4::load_ptr(p2.add(4))));
+            av_ptr = av_ptr.add(csa);
+            p0 = p0.add(NR);
+            p1 = p1.add(NR);
+            p2 = p2.add(NR);
         }
         let j0 = jp * NR;
-        write_row(&acc, c.add(j0), (n - j0).min(4 * NR), accumulate);
-        jp += 4;
+        write_row(&acc, c.add(j0), (n - j0).min(3 * NR), accumulate);
+        jp += 3;
     }
     while jp + 2 <= npanels {
-        let p0 = pb.add(jp * k * NR);
-        let p1 = p0.add(k * NR);
+        let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
+        let mut p1 = p0.add(k * NR);
         let mut acc = [F32x4::zero(); 4];
-        for p in 0..k {
-            let av = F32x4::load_splat(a.add(p * csa));
-            let o = p * NR;
-            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
-            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
-            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1.add(o))));
-            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(o + 4))));
+        for _ in 0..k {
+            let av = F32x4::load_splat(av_ptr);
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(4))));
+            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1)));
+            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(4))));
+            av_ptr = av_ptr.add(csa);
+            p0 = p0.add(NR);
+            p1 = p1.add(NR);
         }
         let j0 = jp * NR;
         write_row(&acc, c.add(j0), (n - j0).min(2 * NR), accumulate);
         jp += 2;
     }
     if jp < npanels {
-        let p0 = pb.add(jp * k * NR);
+        let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
         let mut acc = [F32x4::zero(); 2];
-        for p in 0..k {
-            let av = F32x4::load_splat(a.add(p * csa));
-            let o = p * NR;
-            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0.add(o))));
-            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(o + 4))));
+        for _ in 0..k {
+            let av = F32x4::load_splat(av_ptr);
+            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
+            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(4))));
+            av_ptr = av_ptr.add(csa);
+            p0 = p0.add(NR);
         }
         let j0 = jp * NR;
         write_row(&acc, c.add(j0), n - j0, accumulate);
     }
+}
+
+/// One block of [`gemv_packed`]: `V` vectors (4·V columns, V ≤ 6) over `k` steps of a
+/// [`PackedRowB`] block, one pointer bumped by the block width, then `count` lanes written.
+/// Six accumulators, six loaded vectors and the splat fit V8's 16 vector registers.
+///
+/// # Safety
+/// `a[p*csa]` for `p < k`, `b[0..k*4V]` and `c[0..count]` valid.
+#[inline(always)]
+unsafe fn gemv_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, c: *mut f32, count: usize, accumulate: bool) {
+    let mut acc = [F32x4::zero(); V];
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..k {
+        let av = F32x4::load_splat(ap);
+        for (q, v) in acc.iter_mut().enumerate() {
+            *v = v.add(av.mul(F32x4::load_ptr(bp.add(4 * q))));
+        }
+        ap = ap.add(csa);
+        bp = bp.add(4 * V);
+    }
+    write_row(&acc, c, count, accumulate);
 }
 
 // ---------------------------------------------------------------------------
@@ -905,6 +1030,29 @@ mod tests {
         for &m in &[2, 3] {
             for &n in &[1, 15, 16, 17, 33] {
                 all_layouts(&mut rng, &mut ws, &mut pb, m, n, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn packed_row_b_matches_the_reference() {
+        let mut rng = Rng(0x5eed_0001);
+        let mut pr = PackedRowB::new();
+        for &k in &[0usize, 1, 2, 7, 32, 129] {
+            for n in (0..=50).chain([512, 513, 1000]) {
+                for &(rsb, csb, csa) in &[(n, 1, 1), (1, k.max(1), 2)] {
+                    let b = rng.vec(if csb == 1 { k * n } else { n * k.max(1) });
+                    let a = rng.vec(k * csa);
+                    pr.pack(k, n, &b, rsb, csb);
+                    assert_eq!((pr.k(), pr.n()), (k, n));
+                    for &accumulate in &[false, true] {
+                        let init = rng.vec(n);
+                        let (mut got, mut want) = (init.clone(), init.clone());
+                        gemm_ref(1, n, k, &a, 0, csa, &b, rsb, csb, &mut want, n, accumulate);
+                        gemv_packed(&a, csa, &pr, &mut got, accumulate);
+                        compare("gemv_packed", 1, n, k, &got, &want, n.max(1), if accumulate { "acc" } else { "" });
+                    }
+                }
             }
         }
     }

@@ -17,10 +17,11 @@
 //! the real tick t, so the big GEMMs need not care about direction.
 
 use crate::act::{sigmoid4_with, tanh4_with, ActConsts};
+use crate::chunks4;
 use crate::simd::F32x4;
 use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
-use crate::gemm::{gemm, gemm_packed, GemmWorkspace, PackedB};
+use crate::gemm::{gemm, gemm_packed, gemv_packed, GemmWorkspace, PackedB, PackedRowB};
 use crate::rng::Pcg32;
 
 /// Sizes of one layer-direction pass.
@@ -84,9 +85,7 @@ pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f3
     activate(g, &bias[2 * hid..3 * hid], &k, tanh4_with);
     activate(&mut o[..hid], &bias[3 * hid..4 * hid], &k, sigmoid4_with);
     // c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c).
-    let mut j = 0;
-    while j < hid {
-        let w = (hid - j).min(4);
+    chunks4!(hid, |j, w| {
         let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
         let cn = ld(if_, hid + j).mul(ld(c, j)).add(ld(if_, j).mul(ld(g, j)));
         cn.store_partial(c, j, w);
@@ -95,20 +94,15 @@ pub fn lstm_cell_forward(a: &mut [f32], bias: &[f32], c: &mut [f32], h: &mut [f3
             tc.store_partial(t, j, w);
         }
         ld(o, j).mul(tc).store_partial(h, j, w);
-        j += 4;
-    }
+    });
 }
 
 /// `v[i] = f(v[i] + bias[i])` four at a time.
 #[inline(always)]
-fn activate(v: &mut [f32], bias: &[f32], k: &ActConsts, f: fn(F32x4, &ActConsts) -> F32x4) {
-    let n = v.len();
-    let mut i = 0;
-    while i < n {
-        let w = (n - i).min(4);
+fn activate<F: Fn(F32x4, &ActConsts) -> F32x4>(v: &mut [f32], bias: &[f32], k: &ActConsts, f: F) {
+    chunks4!(v.len(), |i, w| {
         f(F32x4::load_partial(v, i, w).add(F32x4::load_partial(bias, i, w)), k).store_partial(v, i, w);
-        i += 4;
-    }
+    });
 }
 
 /// Forward of one layer in one direction over the whole sequence.
@@ -232,9 +226,7 @@ pub fn lstm_seq_backward(
             }
             // Gate gradients before the activations, four units at a time.
             let one = consts.one();
-            let mut j = 0;
-            while j < hid {
-                let w = (hid - j).min(4);
+            chunks4!(hid, |j, w| {
                 let ld = |s: &[f32], k: usize| F32x4::load_partial(s, k, w);
                 let (ig, fg, gg, og) = (ld(gate, j), ld(gate, hid + j), ld(gate, 2 * hid + j), ld(gate, 3 * hid + j));
                 let tc = ld(tcs, j);
@@ -245,8 +237,7 @@ pub fn lstm_seq_backward(
                 dct.mul(ig).mul(one.sub(gg.mul(gg))).store_partial(da_row, 2 * hid + j, w);
                 dh_t.mul(tc).mul(og.mul(one.sub(og))).store_partial(da_row, 3 * hid + j, w);
                 dct.mul(fg).store_partial(dc_row, j, w);
-                j += 4;
-            }
+            });
         }
         let da_t = &da[t * bn * g4..(t + 1) * bn * g4];
         match lengths {
@@ -478,10 +469,14 @@ pub struct Lstm {
     has_lengths: bool,
     pb: PackedB,
     ws: GemmWorkspace,
-    /// Streaming: W_ihᵀ and W_hhᵀ of every layer packed once, valid while `step_epoch` matches.
+    /// Streaming: W_ihᵀ and W_hhᵀ of every layer packed once, valid while `step_epoch` matches:
+    /// for the tiled product (batch > 1) and for the row-vector product (batch 1), each built on
+    /// first use.
     step_packs: Vec<(PackedB, PackedB)>,
+    step_row_packs: Vec<(PackedRowB, PackedRowB)>,
     step_bias: Vec<f32>,
     step_epoch: Option<u64>,
+    step_packed: (bool, bool),
     /// Streaming scratch: gates (B×G) and the layer output handed to the next layer (B×H).
     step_gates: Vec<f32>,
     step_out: Vec<f32>,
@@ -509,8 +504,10 @@ impl Lstm {
             pb: PackedB::new(),
             ws: GemmWorkspace::new(),
             step_packs: Vec::new(),
+            step_row_packs: Vec::new(),
             step_bias: Vec::new(),
             step_epoch: None,
+            step_packed: (false, false),
             step_gates: Vec::new(),
             step_out: Vec::new(),
         })
@@ -537,35 +534,57 @@ impl Lstm {
         check_finite("LSTM.step: state h", h)?;
         check_finite("LSTM.step: state c", c)?;
         if self.step_epoch != Some(param_epoch) {
-            self.step_packs.resize_with(l_n, Default::default);
             self.step_bias.resize(l_n * g4, 0.0);
             for l in 0..l_n {
                 let w = self.cells[l].weights(&self.params);
-                let input = cfg.layer_input(l);
-                let (pi, ph) = &mut self.step_packs[l];
-                pi.pack(input, g4, w.w_ih, 1, input);
-                ph.pack(hid, g4, w.w_hh, 1, hid);
                 for k in 0..g4 {
                     self.step_bias[l * g4 + k] = w.b_ih[k] + w.b_hh[k];
                 }
             }
             self.step_epoch = Some(param_epoch);
+            self.step_packed = (false, false);
+        }
+        let row = b == 1;
+        if !(if row { self.step_packed.1 } else { self.step_packed.0 }) {
+            for l in 0..l_n {
+                let w = self.cells[l].weights(&self.params);
+                let input = cfg.layer_input(l);
+                if row {
+                    self.step_row_packs.resize_with(l_n, Default::default);
+                    let (pi, ph) = &mut self.step_row_packs[l];
+                    pi.pack(input, g4, w.w_ih, 1, input);
+                    ph.pack(hid, g4, w.w_hh, 1, hid);
+                } else {
+                    self.step_packs.resize_with(l_n, Default::default);
+                    let (pi, ph) = &mut self.step_packs[l];
+                    pi.pack(input, g4, w.w_ih, 1, input);
+                    ph.pack(hid, g4, w.w_hh, 1, hid);
+                }
+            }
+            if row {
+                self.step_packed.1 = true;
+            } else {
+                self.step_packed.0 = true;
+            }
         }
         self.step_gates.resize(b * g4, 0.0);
         self.step_out.resize(b * hid, 0.0);
         for l in 0..l_n {
             let input = cfg.layer_input(l);
-            let (pi, ph) = &self.step_packs[l];
             let gates = &mut self.step_gates;
-            // Same two products, in the same order, as forward: x·W_ihᵀ, then += h·W_hhᵀ.
-            if l == 0 {
-                gemm_packed(b, x, input, 1, pi, gates, g4, false, &mut self.ws);
-            } else {
-                gemm_packed(b, &self.step_out, input, 1, pi, gates, g4, false, &mut self.ws);
-            }
             let hs = &mut h[l * b * hid..(l + 1) * b * hid];
             let cs = &mut c[l * b * hid..(l + 1) * b * hid];
-            gemm_packed(b, hs, hid, 1, ph, gates, g4, true, &mut self.ws);
+            let xin: &[f32] = if l == 0 { x } else { &self.step_out };
+            // Same two products, in the same order, as forward: x·W_ihᵀ, then += h·W_hhᵀ.
+            if row {
+                let (pi, ph) = &self.step_row_packs[l];
+                gemv_packed(xin, 1, pi, gates, false);
+                gemv_packed(hs, 1, ph, gates, true);
+            } else {
+                let (pi, ph) = &self.step_packs[l];
+                gemm_packed(b, xin, input, 1, pi, gates, g4, false, &mut self.ws);
+                gemm_packed(b, hs, hid, 1, ph, gates, g4, true, &mut self.ws);
+            }
             let bias = &self.step_bias[l * g4..(l + 1) * g4];
             for bi in 0..b {
                 let row = bi * hid..(bi + 1) * hid;
@@ -1078,21 +1097,29 @@ mod tests {
 
     #[test]
     fn stepping_equals_forward_bit_for_bit() {
-        let cfg = LstmConfig { input_size: 5, hidden_size: 7, num_layers: 3, bidirectional: false };
-        let (t, b) = (6, 2);
-        let mut l = Lstm::new(cfg, 4).unwrap();
-        let x = data(t * b * 5, 31, 1.0);
-        let sn = 3 * b * 7;
-        let (h0, c0) = (data(sn, 32, 0.5), data(sn, 33, 0.5));
-        l.forward(&x, t, b, false, Some(&h0), Some(&c0), None).unwrap();
-        let out = read(&l, LstmBuffer::Output);
-        let (mut h, mut c) = (h0.clone(), c0.clone());
-        for tick in 0..t {
-            l.step(&x[tick * b * 5..(tick + 1) * b * 5], b, &mut h, &mut c, 1).unwrap();
-            assert_eq!(l.step_output(), &out[tick * b * 7..(tick + 1) * b * 7], "tick {}", tick);
+        // Batch 1 takes the row-vector kernels (blocks of 24, 16 and 8 columns for 4H = 28, 40,
+        // 52), batch 2 the tiled ones; one network steps at both sizes in turn.
+        for hid in [7usize, 10, 13] {
+            let cfg = LstmConfig { input_size: 5, hidden_size: hid, num_layers: 3, bidirectional: false };
+            let mut l = Lstm::new(cfg, 4).unwrap();
+            for b in [2usize, 1, 2, 1] {
+                let t = 6;
+                let x = data(t * b * 5, 31, 1.0);
+                let sn = 3 * b * hid;
+                let (h0, c0) = (data(sn, 32, 0.5), data(sn, 33, 0.5));
+                l.forward(&x, t, b, false, Some(&h0), Some(&c0), None).unwrap();
+                let out = read(&l, LstmBuffer::Output);
+                let (mut h, mut c) = (h0.clone(), c0.clone());
+                for tick in 0..t {
+                    l.step(&x[tick * b * 5..(tick + 1) * b * 5], b, &mut h, &mut c, 1).unwrap();
+                    assert_eq!(l.step_output(), &out[tick * b * hid..(tick + 1) * b * hid], "hidden {} batch {} tick {}", hid, b, tick);
+                }
+                assert_eq!(h, read(&l, LstmBuffer::HN));
+                assert_eq!(c, read(&l, LstmBuffer::CN));
+            }
         }
-        assert_eq!(h, read(&l, LstmBuffer::HN));
-        assert_eq!(c, read(&l, LstmBuffer::CN));
+        let cfg = LstmConfig { input_size: 5, hidden_size: 7, num_layers: 3, bidirectional: false };
+        let x = data(10, 31, 1.0);
         let bi = Lstm::new(LstmConfig { bidirectional: true, ..cfg }, 1);
         assert!(bi.unwrap().step(&x[..10], 2, &mut vec![0.0; 84], &mut vec![0.0; 84], 0).is_err());
     }

@@ -20,8 +20,8 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
     use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_sqrt, f32x4_sub, i32x4_shl, v128,
-        v128_load, v128_load32_splat, v128_store,
+        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_min, v128,
+        v128_load, v128_load32_splat, v128_or, v128_store,
     };
 
     /// Four `f32` lanes in one SIMD128 register.
@@ -132,6 +132,20 @@ mod imp {
         #[inline(always)]
         pub fn max(self, o: Self) -> Self {
             F32x4(unsafe { f32x4_pmax(self.0, o.0) })
+        }
+
+        /// Lane-wise clamp to `[lo, hi]` for `lo <= -0.0` and `hi >= +0.0`, in three integer
+        /// instructions on the bit patterns plus one to keep NaN: a signed min with `hi` (negative
+        /// floats are negative integers, so only positive lanes can change), then an unsigned min
+        /// with `lo` (positive floats sit below every negative bit pattern; negative ones order by
+        /// magnitude). A NaN lane comes out as the all-ones NaN. `f32x4.pmin`/`pmax` would be one
+        /// instruction each, but LLVM 14 lowers them to a compare and a bit-select (four in V8).
+        #[inline(always)]
+        pub fn clamp_around_zero(self, lo: Self, hi: Self) -> Self {
+            unsafe {
+                let c = u32x4_min(i32x4_min(self.0, hi.0), lo.0);
+                F32x4(v128_or(c, f32x4_ne(self.0, self.0)))
+            }
         }
 
         /// Reinterpret each lane as an i32, shift it left by 23 and reinterpret back: turns a
@@ -275,6 +289,21 @@ mod imp {
             F32x4([m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2]), m(a[3], b[3])])
         }
 
+        /// Lane-wise clamp to `[lo, hi]` for `lo <= -0.0` and `hi >= +0.0`, on the bit patterns
+        /// exactly as the SIMD128 build does it (NaN lanes become the all-ones NaN).
+        #[inline(always)]
+        pub fn clamp_around_zero(self, lo: Self, hi: Self) -> Self {
+            let f = |x: f32, lo: f32, hi: f32| {
+                if x.is_nan() {
+                    return f32::from_bits(u32::MAX);
+                }
+                let s = (x.to_bits() as i32).min(hi.to_bits() as i32) as u32;
+                f32::from_bits(s.min(lo.to_bits()))
+            };
+            let (a, l, h) = (self.0, lo.0, hi.0);
+            F32x4([f(a[0], l[0], h[0]), f(a[1], l[1], h[1]), f(a[2], l[2], h[2]), f(a[3], l[3], h[3])])
+        }
+
         /// Reinterpret each lane as an i32, shift it left by 23 and reinterpret back.
         #[inline(always)]
         pub fn shl23_bits(self) -> Self {
@@ -316,6 +345,28 @@ impl F32x4 {
     }
 }
 
+/// Runs `$body` for `$j = 0, 4, 8, ...` below `$n`, with `$w = 4` for every full chunk and
+/// `$w = n - j < 4` once for the tail. A macro rather than a function taking a closure: the body
+/// is pasted into both places, so the full-chunk copy sees `w == 4` as a constant and its
+/// partial-vector branches fold away (a closure called twice was not inlined, and ran slower).
+#[macro_export]
+macro_rules! chunks4 {
+    ($n:expr, |$j:ident, $w:ident| $body:block) => {{
+        let n: usize = $n;
+        let full = n & !3;
+        let mut $j = 0usize;
+        while $j < full {
+            let $w = 4usize;
+            $body
+            $j += 4;
+        }
+        if $j < n {
+            let $w = n - $j;
+            $body
+        }
+    }};
+}
+
 impl Default for F32x4 {
     #[inline(always)]
     fn default() -> Self {
@@ -342,5 +393,31 @@ mod tests {
         assert_eq!(out, [0.0, 0.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(F32x4::zero().to_array(), [0.0; 4]);
         assert_eq!(F32x4::default().to_array(), [0.0; 4]);
+    }
+
+    #[test]
+    fn clamp_around_zero_is_an_ordinary_clamp_that_keeps_nan() {
+        let (lo, hi) = (F32x4::splat(-87.0), F32x4::splat(88.0));
+        let xs = [0.0f32, -0.0, 1.5, -1.5, 88.0, 88.5, -87.0, -87.5, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN, 1e-40, -1e-40];
+        for &x in &xs {
+            let got = F32x4::splat(x).clamp_around_zero(lo, hi).to_array()[0];
+            let want = if x < -87.0 { -87.0 } else if x > 88.0 { 88.0 } else { x };
+            assert_eq!(got.to_bits(), want.to_bits(), "clamp({})", x);
+        }
+        assert!(F32x4::splat(f32::NAN).clamp_around_zero(lo, hi).to_array()[0].is_nan());
+        assert!(F32x4::splat(-f32::NAN).clamp_around_zero(lo, hi).to_array()[0].is_nan());
+    }
+
+    #[test]
+    fn chunks4_visits_full_chunks_then_the_tail() {
+        let mut seen = Vec::new();
+        crate::chunks4!(10, |j, w| { seen.push((j, w)); });
+        assert_eq!(seen, [(0, 4), (4, 4), (8, 2)]);
+        seen.clear();
+        crate::chunks4!(8, |j, w| { seen.push((j, w)); });
+        assert_eq!(seen, [(0, 4), (4, 4)]);
+        seen.clear();
+        crate::chunks4!(0, |j, w| { seen.push((j, w)); });
+        assert!(seen.is_empty());
     }
 }
