@@ -5,6 +5,7 @@ import { checkIds } from './embedding.js';
 import { ChainLayer, ForwardContext, StateDict } from './layer.js';
 import { LSTM, checkLengths } from './lstm.js';
 import { LSTMState } from './state.js';
+import { F32Slab } from './slab.js';
 import { Optimizer } from './optim.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
 import { LRSchedule } from './schedule.js';
@@ -177,6 +178,7 @@ export class Sequential {
   stopTraining = false;
   private readonly rt: Runtime;
   private compiled: CompileOptions | undefined;
+  private stepSlab: F32Slab | undefined;
   private readonly scratch: Scratch;
   private disposedFlag = false;
   /** The state of the running (or last) `fit`, for checkpoints. */
@@ -325,10 +327,21 @@ export class Sequential {
     }
     const heap = this.rt.heapF32();
     const n = s.reduce((a, v) => a * v, 1);
-    const output = new Tensor(heap.slice(ptr >> 2, (ptr >> 2) + n), s);
+    // The output and every new state as views into one region of the slab (see F32Slab).
+    const all = (this.stepSlab ??= new F32Slab()).take(n + states.reduce((a, st) => a + 2 * st.h.length, 0));
+    const copy = (from: number, len: number, at: number): Float32Array => {
+      const v = all.subarray(at, at + len);
+      v.set(heap.subarray(from >> 2, (from >> 2) + len));
+      return v;
+    };
+    const output = new Tensor(copy(ptr, n, 0), s);
+    let at = n;
     const next = states.map((st, i) => {
       const len = st.h.length;
-      return new LSTMState(st.numLayers, b, st.hiddenSize, heap.slice(sp[2 * i] >> 2, (sp[2 * i] >> 2) + len), heap.slice(sp[2 * i + 1] >> 2, (sp[2 * i + 1] >> 2) + len));
+      const h = copy(sp[2 * i], len, at);
+      const c = copy(sp[2 * i + 1], len, at + len);
+      at += 2 * len;
+      return new LSTMState(st.numLayers, b, st.hiddenSize, h, c);
     });
     return { output, state: next };
   }
