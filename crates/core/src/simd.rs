@@ -20,8 +20,8 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
     use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_min, v128,
-        v128_load, v128_load32_splat, v128_or, v128_store,
+        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_max, u32x4_min, v128,
+        v128_load, v128_load32_splat, v128_store,
     };
 
     /// Four `f32` lanes in one SIMD128 register.
@@ -134,17 +134,19 @@ mod imp {
             F32x4(unsafe { f32x4_pmax(self.0, o.0) })
         }
 
-        /// Lane-wise clamp to `[lo, hi]` for `lo <= -0.0` and `hi >= +0.0`, in three integer
-        /// instructions on the bit patterns plus one to keep NaN: a signed min with `hi` (negative
-        /// floats are negative integers, so only positive lanes can change), then an unsigned min
-        /// with `lo` (positive floats sit below every negative bit pattern; negative ones order by
-        /// magnitude). A NaN lane comes out as the all-ones NaN. `f32x4.pmin`/`pmax` would be one
+        /// Lane-wise clamp to `[lo, hi]` for `lo <= -0.0` and `hi >= +0.0` by two integer mins on
+        /// the bit patterns: a signed min with `hi` (negative floats are negative integers, so
+        /// only positive lanes can change), then an unsigned min with `lo` (positive floats sit
+        /// below every negative bit pattern; negative ones order by magnitude). A compare and a
+        /// max keep NaN: a NaN lane comes out as the all-ones NaN. `f32x4.pmin`/`pmax` would be one
         /// instruction each, but LLVM 14 lowers them to a compare and a bit-select (four in V8).
         #[inline(always)]
         pub fn clamp_around_zero(self, lo: Self, hi: Self) -> Self {
             unsafe {
+                // An unsigned max with the NaN mask (all ones in NaN lanes) rather than an `or`,
+                // which LLVM rewrites into a three-instruction select.
                 let c = u32x4_min(i32x4_min(self.0, hi.0), lo.0);
-                F32x4(v128_or(c, f32x4_ne(self.0, self.0)))
+                F32x4(u32x4_max(c, f32x4_ne(self.0, self.0)))
             }
         }
 
