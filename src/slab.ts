@@ -14,7 +14,7 @@ export class F32Slab {
   /** A fresh region of `n` floats (zeros; never handed out before). */
   take(n: number): Float32Array {
     if (this.used + n > this.chunk.length) {
-      this.chunk = new Float32Array(Math.max(16 * n, 4096));
+      this.chunk = new Float32Array(Math.max(16 * n, 16384));
       this.used = 0;
     }
     const v = this.chunk.subarray(this.used, this.used + n);

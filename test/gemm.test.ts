@@ -1,7 +1,7 @@
 // The tiled GEMM kernel (lstmw_gemm) against the scalar triple loop (lstmw_gemm_ref), in both
 // builds, through the raw exports. Contract (crates/core/src/gemm.rs): for every (i, j) of the
-// m×n window, dot = +0; for p in 0..k: dot = dot + a(i,p)·b(p,j) (rounded mul, rounded add, no
-// FMA), C(i,j) = accumulate ? C(i,j) + dot : dot; k = 0 leaves C as is when accumulating.
+// m×n window, dot = accumulate ? C(i,j) : +0; for p in 0..k: dot = dot + a(i,p)·b(p,j) (rounded
+// mul, rounded add, no FMA), C(i,j) = dot; k = 0 leaves C as is when accumulating.
 // Everything outside the window (ldc padding, memory around C) is never touched.
 // The tiled result must equal the reference BIT for BIT, and the SIMD build must equal the scalar
 // build bit for bit. Runs in Node and in Chromium (no node: imports).
@@ -120,10 +120,10 @@ function oracle(cs: Case): Float32Array {
   if (k === 0 && accumulate) return out;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
-      let dot = 0;
-      for (let p = 0; p < k; p++) dot = Math.fround(dot + Math.fround(a[i * rsa + p * csa] * b[p * rsb + j * csb]));
       const idx = GUARD + i * ldc + j;
-      out[idx] = accumulate ? Math.fround(out[idx] + dot) : dot;
+      let dot = accumulate ? out[idx] : 0;
+      for (let p = 0; p < k; p++) dot = Math.fround(dot + Math.fround(a[i * rsa + p * csa] * b[p * rsb + j * csb]));
+      out[idx] = dot;
     }
   }
   return out;
@@ -291,6 +291,12 @@ describe.each(['simd', 'scalar'] as const)('GEMM, %s build: tiled kernel is bit-
       for (const kernel of ['lstmw_gemm', 'lstmw_gemm_ref'] as const) {
         const r = run(rt, kernel, cs).subarray(GUARD, GUARD + m * n);
         expect(Array.from(r), `${kernel} (m,n)=(${m},${n})`).toEqual(new Array(m * n).fill(0));
+      }
+      // Accumulating starts the sum at C: (1 + 1e8) - 1e8 = 0, where C + (1e8 - 1e8) would be 1.
+      const acc: Case = { ...cs, k: 2, accumulate: true, a: Float32Array.of(1, 1), b: Float32Array.of(1e8, -1e8), c: new Float32Array(m * n).fill(1), label: 'order acc' };
+      for (const kernel of ['lstmw_gemm', 'lstmw_gemm_ref'] as const) {
+        const r = run(rt, kernel, acc).subarray(GUARD, GUARD + m * n);
+        expect(Array.from(r), `${kernel} accumulate (m,n)=(${m},${n})`).toEqual(new Array(m * n).fill(0));
       }
     }
   });

@@ -6,16 +6,19 @@
 //! For every output element `(i, j)` every routine in this module computes
 //!
 //! ```text
-//! dot = 0.0f32
+//! dot = if accumulate { C(i,j) } else { 0.0f32 }
 //! for p in 0..k (increasing p):  dot = dot + a(i,p) * b(p,j)   // multiply, round; add, round
-//! C(i,j) = if accumulate { C(i,j) + dot } else { dot }
+//! C(i,j) = dot
 //! ```
 //!
 //! i.e. one rounded multiply followed by one rounded add per step (never a
-//! fused multiply-add), summed strictly in increasing `p` starting from `+0.0`,
-//! with no splitting of `k`, no reassociation and no K-blocking. The product
-//! is added to `C` only once, at the end. The special case `k == 0` leaves `C`
-//! untouched when accumulating and writes `+0.0` otherwise.
+//! fused multiply-add), summed strictly in increasing `p` starting from `C`
+//! (accumulating) or `+0.0`, with no splitting of `k`, no reassociation and no
+//! K-blocking. Starting from `C` makes products chain: `C = A1·B1` then
+//! `C += A2·B2` gives exactly the bits of one product over the concatenated
+//! inner dimension `[A1 A2]·[B1; B2]` (what lets a streaming LSTM tick do its
+//! two products as one). The special case `k == 0` leaves `C` untouched when
+//! accumulating and writes `+0.0` otherwise.
 //!
 //! [`gemm_ref`] is the literal triple loop of this definition. The tiled
 //! kernels ([`gemm`], [`gemm_packed`]) vectorise *across* output elements
@@ -53,10 +56,18 @@
 //!
 //! `m == 1` (batch-1 matrix–vector products) skips `A` packing entirely and
 //! uses 1-row kernels with the same per-element summation order: over a
-//! [`PackedB`], 1×16 (two panels, 4 accumulators); over an unpacked
-//! row-major `B` (`csb == 1`), 1×32 / 1×16 / 1×4 register blocks straight on
-//! `B` (no packing: packing would cost as much as the product); over an
-//! unpacked strided `B` (e.g. `Wᵀ`), an 8-column gather; scalar column tail.
+//! [`PackedB`], 1×24 (three panels, 6 accumulators); over a [`PackedRowB`]
+//! (24-column blocks, one pointer per block: streaming inference), 1×24;
+//! over an unpacked row-major `B` (`csb == 1`), 1×32 / 1×16 / 1×4 register
+//! blocks straight on `B` (no packing: packing would cost as much as the
+//! product); over an unpacked strided `B` (e.g. `Wᵀ`), an 8-column gather;
+//! scalar column tail.
+//!
+//! The kernels bump their pointers explicitly and the wasm build disables
+//! LLVM's loop strength reduction (scripts/build-wasm.sh), so every load is
+//! one wasm load at a constant offset from a pointer. V8 issues all loads of
+//! a loop iteration before its arithmetic, so a kernel's accumulators plus
+//! the vectors one iteration loads must fit its 16 vector registers.
 
 // `dot = dot + a*b` is spelled out on purpose: it *is* the contract.
 #![allow(clippy::assign_op_pattern)]
@@ -203,6 +214,12 @@ impl PackedRowB {
     /// reuses the capacity. Panics if `b` is too short for the shape and strides.
     pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
         check_operand(format_args!("PackedRowB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
+        self.pack_with(k, n, |p, j| b[p * rsb + j * csb]);
+    }
+
+    /// Pack the `k×n` matrix whose element `(p, j)` is `at(p, j)` (for instance two matrices
+    /// stacked along `k`).
+    pub fn pack_with(&mut self, k: usize, n: usize, at: impl Fn(usize, usize) -> f32) {
         let len = div_ceil(n, NR)
             .checked_mul(NR)
             .and_then(|x| x.checked_mul(k))
@@ -217,7 +234,7 @@ impl PackedRowB {
             for p in 0..k {
                 for jj in 0..w {
                     let j = j0 + jj;
-                    block[p * w + jj] = if j < n { b[p * rsb + j * csb] } else { 0.0 };
+                    block[p * w + jj] = if j < n { at(p, j) } else { 0.0 };
                 }
             }
             j0 += RB;
@@ -393,12 +410,12 @@ pub fn gemm_ref(
     }
     for i in 0..m {
         for j in 0..n {
-            let mut dot = 0.0f32;
+            let cij = &mut c[i * ldc + j];
+            let mut dot = if accumulate { *cij } else { 0.0f32 };
             for p in 0..k {
                 dot = dot + a[i * rsa + p * csa] * b[p * rsb + j * csb];
             }
-            let cij = &mut c[i * ldc + j];
-            *cij = if accumulate { *cij + dot } else { dot };
+            *cij = dot;
         }
     }
 }
@@ -531,21 +548,15 @@ fn pack_a(m: usize, k: usize, a: &[f32], rsa: usize, csa: usize, out: &mut Vec<f
 }
 
 /// 4×8 micro-kernel over one packed `A` panel (`k*4`) and one packed `B`
-/// panel (`k*8`). Returns the 8 accumulators, row-major: `[r0c0..3, r0c4..7,
-/// r1c0..3, ...]`. Each lane performs `dot = dot + a*b` for p = 0..k in order.
+/// panel (`k*8`), starting from the accumulators `init` and returning them,
+/// row-major: `[r0c0..3, r0c4..7, r1c0..3, ...]`. Each lane performs
+/// `dot = dot + a*b` for p = 0..k in order.
 ///
 /// # Safety
 /// `pa` must be valid for `4*k` reads and `pb` for `8*k` reads.
 #[inline(always)]
-unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32) -> [F32x4; 8] {
-    let mut c00 = F32x4::zero();
-    let mut c01 = F32x4::zero();
-    let mut c10 = F32x4::zero();
-    let mut c11 = F32x4::zero();
-    let mut c20 = F32x4::zero();
-    let mut c21 = F32x4::zero();
-    let mut c30 = F32x4::zero();
-    let mut c31 = F32x4::zero();
+unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32, init: [F32x4; 8]) -> [F32x4; 8] {
+    let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31] = init;
     let mut pa = pa;
     let mut pb = pb;
     for _ in 0..k {
@@ -569,23 +580,48 @@ unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32) -> [F32x4; 8] {
     [c00, c01, c10, c11, c20, c21, c30, c31]
 }
 
-/// Write a 4×8 accumulator tile to `C` at `c` (row stride `ldc`), only the
-/// valid `mr×nr` part, as `C = accumulate ? C + dot : dot`.
+/// The starting accumulators of a 4×8 tile at `c` (row stride `ldc`): the
+/// valid `mr×nr` part of `C` when accumulating (zeros elsewhere), else zeros.
+///
+/// # Safety
+/// `c + r*ldc + j` must be valid for `r < mr`, `j < nr` when `accumulate`.
+#[inline(always)]
+unsafe fn read_tile(c: *const f32, ldc: usize, mr: usize, nr: usize, accumulate: bool) -> [F32x4; 8] {
+    let mut acc = [F32x4::zero(); 8];
+    if !accumulate {
+        return acc;
+    }
+    if mr == MR && nr == NR {
+        for r in 0..MR {
+            acc[2 * r] = F32x4::load_ptr(c.add(r * ldc));
+            acc[2 * r + 1] = F32x4::load_ptr(c.add(r * ldc + 4));
+        }
+    } else {
+        let mut tile = [0.0f32; MR * NR];
+        for r in 0..mr {
+            for jj in 0..nr {
+                tile[r * NR + jj] = *c.add(r * ldc + jj);
+            }
+        }
+        for (q, v) in acc.iter_mut().enumerate() {
+            *v = F32x4::load(&tile, q * 4);
+        }
+    }
+    acc
+}
+
+/// Write the valid `mr×nr` part of a 4×8 accumulator tile to `C` at `c`
+/// (row stride `ldc`).
 ///
 /// # Safety
 /// `c + r*ldc + j` must be valid for `r < mr`, `j < nr`.
 #[inline(always)]
-unsafe fn write_tile(acc: &[F32x4; 8], c: *mut f32, ldc: usize, mr: usize, nr: usize, accumulate: bool) {
+unsafe fn write_tile(acc: &[F32x4; 8], c: *mut f32, ldc: usize, mr: usize, nr: usize) {
     if mr == MR && nr == NR {
         for r in 0..MR {
             let row = c.add(r * ldc);
-            let (mut v0, mut v1) = (acc[2 * r], acc[2 * r + 1]);
-            if accumulate {
-                v0 = F32x4::load_ptr(row).add(v0);
-                v1 = F32x4::load_ptr(row.add(4)).add(v1);
-            }
-            v0.store_ptr(row);
-            v1.store_ptr(row.add(4));
+            acc[2 * r].store_ptr(row);
+            acc[2 * r + 1].store_ptr(row.add(4));
         }
     } else {
         let mut tile = [0.0f32; MR * NR];
@@ -593,11 +629,8 @@ unsafe fn write_tile(acc: &[F32x4; 8], c: *mut f32, ldc: usize, mr: usize, nr: u
             v.store(&mut tile, q * 4);
         }
         for r in 0..mr {
-            let row = c.add(r * ldc);
             for jj in 0..nr {
-                let d = tile[r * NR + jj];
-                let cij = row.add(jj);
-                *cij = if accumulate { *cij + d } else { d };
+                *c.add(r * ldc + jj) = tile[r * NR + jj];
             }
         }
     }
@@ -642,8 +675,9 @@ fn tiled(
                 for ip in 0..mpanels {
                     let i0 = i_block + ip * MR;
                     let mr = MR.min(m - i0);
-                    let acc = micro_4x8(k, ap0.add(ip * k * MR), bp);
-                    write_tile(&acc, cp.add(i0 * ldc + j0), ldc, mr, nr, accumulate);
+                    let ct = cp.add(i0 * ldc + j0);
+                    let acc = micro_4x8(k, ap0.add(ip * k * MR), bp, read_tile(ct, ldc, mr, nr, accumulate));
+                    write_tile(&acc, ct, ldc, mr, nr);
                 }
             }
         }
@@ -655,17 +689,43 @@ fn tiled(
 // Row path (m == 1): no A packing, B streamed as is or from a PackedB
 // ---------------------------------------------------------------------------
 
+/// The starting accumulators of a row block: `c[0..count]` (count ≤ 4V, zeros
+/// past it) when accumulating, else zeros.
+///
+/// # Safety
+/// `c` must be valid for `count` reads when `accumulate`.
+#[inline(always)]
+unsafe fn read_row<const V: usize>(c: *const f32, count: usize, accumulate: bool) -> [F32x4; V] {
+    let mut acc = [F32x4::zero(); V];
+    if !accumulate {
+        return acc;
+    }
+    if count == 4 * V {
+        for (q, v) in acc.iter_mut().enumerate() {
+            *v = F32x4::load_ptr(c.add(4 * q));
+        }
+    } else {
+        let mut tile = [0.0f32; 32];
+        debug_assert!(4 * V <= 32 && count <= 4 * V);
+        for (jj, t) in tile.iter_mut().enumerate().take(count) {
+            *t = *c.add(jj);
+        }
+        for (q, v) in acc.iter_mut().enumerate() {
+            *v = F32x4::load(&tile, 4 * q);
+        }
+    }
+    acc
+}
+
 /// Write `count <= 4*V` leading lanes of `accs` to `c[0..count]`.
 ///
 /// # Safety
-/// `c` must be valid for `count` reads/writes.
+/// `c` must be valid for `count` writes.
 #[inline(always)]
-unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize, accumulate: bool) {
+unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize) {
     if count == 4 * V {
         for (q, v) in accs.iter().enumerate() {
-            let p = c.add(4 * q);
-            let v = if accumulate { F32x4::load_ptr(p).add(*v) } else { *v };
-            v.store_ptr(p);
+            v.store_ptr(c.add(4 * q));
         }
     } else {
         let mut tile = [0.0f32; 32];
@@ -674,8 +734,7 @@ unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize
             v.store(&mut tile, 4 * q);
         }
         for (jj, &d) in tile.iter().enumerate().take(count) {
-            let cj = c.add(jj);
-            *cj = if accumulate { *cj + d } else { d };
+            *c.add(jj) = d;
         }
     }
 }
@@ -687,7 +746,7 @@ unsafe fn write_row<const V: usize>(accs: &[F32x4; V], c: *mut f32, count: usize
 /// `a[p*csa]`, `b[p*rsb .. p*rsb + 4V]` for `p < k` and `c[0..4V]` valid.
 #[inline(always)]
 unsafe fn row_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, rsb: usize, c: *mut f32, accumulate: bool) {
-    let mut acc = [F32x4::zero(); V];
+    let mut acc = read_row::<V>(c, 4 * V, accumulate);
     for p in 0..k {
         let av = F32x4::load_splat(a.add(p * csa));
         let row = b.add(p * rsb);
@@ -695,11 +754,7 @@ unsafe fn row_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *con
             *v = v.add(av.mul(F32x4::load_ptr(row.add(4 * q))));
         }
     }
-    for (q, v) in acc.iter().enumerate() {
-        let cp = c.add(4 * q);
-        let v = if accumulate { F32x4::load_ptr(cp).add(*v) } else { *v };
-        v.store_ptr(cp);
-    }
+    write_row(&acc, c, 4 * V);
 }
 
 /// `c[0..n] (+)= a(0,·) · B` reading `B` in place (m == 1, k >= 1).
@@ -740,7 +795,7 @@ unsafe fn row_direct(
         // Strided columns (e.g. B = Wᵀ with W row-major): gather 8 columns
         // per p; each column is its own stream.
         while j + 8 <= n {
-            let mut acc = [F32x4::zero(); 2];
+            let mut acc = read_row::<2>(c.add(j), 8, accumulate);
             for p in 0..k {
                 let av = F32x4::load_splat(a.add(p * csa));
                 let s = b.add(p * rsb + j * csb);
@@ -749,18 +804,18 @@ unsafe fn row_direct(
                 acc[0] = acc[0].add(av.mul(v0));
                 acc[1] = acc[1].add(av.mul(v1));
             }
-            write_row(&acc, c.add(j), 8, accumulate);
+            write_row(&acc, c.add(j), 8);
             j += 8;
         }
     }
     // Remaining columns: scalar, same order.
     while j < n {
-        let mut dot = 0.0f32;
+        let cj = c.add(j);
+        let mut dot = if accumulate { *cj } else { 0.0f32 };
         for p in 0..k {
             dot = dot + *a.add(p * csa) * *b.add(p * rsb + j * csb);
         }
-        let cj = c.add(j);
-        *cj = if accumulate { *cj + dot } else { dot };
+        *cj = dot;
         j += 1;
     }
 }
@@ -783,7 +838,9 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
     while jp + 3 <= npanels {
         let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
         let (mut p1, mut p2) = (p0.add(k * NR), p0.add(2 * k * NR));
-        let mut acc = [F32x4::zero(); 6];
+        let j0 = jp * NR;
+        let count = (n - j0).min(3 * NR);
+        let mut acc = read_row::<6>(c.add(j0), count, accumulate);
         for _ in 0..k {
             let av = F32x4::load_splat(av_ptr);
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
@@ -797,14 +854,15 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
             p1 = p1.add(NR);
             p2 = p2.add(NR);
         }
-        let j0 = jp * NR;
-        write_row(&acc, c.add(j0), (n - j0).min(3 * NR), accumulate);
+        write_row(&acc, c.add(j0), count);
         jp += 3;
     }
     while jp + 2 <= npanels {
         let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
         let mut p1 = p0.add(k * NR);
-        let mut acc = [F32x4::zero(); 4];
+        let j0 = jp * NR;
+        let count = (n - j0).min(2 * NR);
+        let mut acc = read_row::<4>(c.add(j0), count, accumulate);
         for _ in 0..k {
             let av = F32x4::load_splat(av_ptr);
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
@@ -815,13 +873,13 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
             p0 = p0.add(NR);
             p1 = p1.add(NR);
         }
-        let j0 = jp * NR;
-        write_row(&acc, c.add(j0), (n - j0).min(2 * NR), accumulate);
+        write_row(&acc, c.add(j0), count);
         jp += 2;
     }
     if jp < npanels {
         let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
-        let mut acc = [F32x4::zero(); 2];
+        let j0 = jp * NR;
+        let mut acc = read_row::<2>(c.add(j0), n - j0, accumulate);
         for _ in 0..k {
             let av = F32x4::load_splat(av_ptr);
             acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
@@ -829,8 +887,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
             av_ptr = av_ptr.add(csa);
             p0 = p0.add(NR);
         }
-        let j0 = jp * NR;
-        write_row(&acc, c.add(j0), n - j0, accumulate);
+        write_row(&acc, c.add(j0), n - j0);
     }
 }
 
@@ -842,7 +899,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
 /// `a[p*csa]` for `p < k`, `b[0..k*4V]` and `c[0..count]` valid.
 #[inline(always)]
 unsafe fn gemv_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *const f32, c: *mut f32, count: usize, accumulate: bool) {
-    let mut acc = [F32x4::zero(); V];
+    let mut acc = read_row::<V>(c, count, accumulate);
     let (mut ap, mut bp) = (a, b);
     for _ in 0..k {
         let av = F32x4::load_splat(ap);
@@ -852,7 +909,7 @@ unsafe fn gemv_block<const V: usize>(k: usize, a: *const f32, csa: usize, b: *co
         ap = ap.add(csa);
         bp = bp.add(4 * V);
     }
-    write_row(&acc, c, count, accumulate);
+    write_row(&acc, c, count);
 }
 
 // ---------------------------------------------------------------------------
@@ -1053,6 +1110,39 @@ mod tests {
                         compare("gemv_packed", 1, n, k, &got, &want, n.max(1), if accumulate { "acc" } else { "" });
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulating_products_chain_like_one_product_over_the_joined_inner_dimension() {
+        // C = A1·B1, then C += A2·B2, equals [A1 A2]·[B1; B2] bit for bit, on every path.
+        let mut rng = Rng(0x00c0_ffee);
+        let mut ws = GemmWorkspace::new();
+        let (mut pb1, mut pb2, mut pr) = (PackedB::new(), PackedB::new(), PackedRowB::new());
+        for &(m, n, k1, k2) in &[(1usize, 52usize, 5usize, 13usize), (1, 29, 1, 1), (3, 40, 7, 9), (6, 17, 32, 128)] {
+            let (a1, a2) = (rng.vec(m * k1), rng.vec(m * k2));
+            let (b1, b2) = (rng.vec(k1 * n), rng.vec(k2 * n));
+            let k = k1 + k2;
+            let a: Vec<f32> = (0..m).flat_map(|i| a1[i * k1..(i + 1) * k1].iter().chain(&a2[i * k2..(i + 1) * k2]).copied().collect::<Vec<_>>()).collect();
+            let b: Vec<f32> = b1.iter().chain(&b2).copied().collect();
+            let mut want = vec![f32::NAN; m * n];
+            gemm_ref(m, n, k, &a, k, 1, &b, n, 1, &mut want, n, false);
+            let mut got = vec![f32::NAN; m * n];
+            gemm(m, n, k1, &a1, k1, 1, &b1, n, 1, &mut got, n, false, &mut ws);
+            gemm(m, n, k2, &a2, k2, 1, &b2, n, 1, &mut got, n, true, &mut ws);
+            compare("gemm chained", m, n, k, &got, &want, n, "");
+            pb1.pack(k1, n, &b1, n, 1);
+            pb2.pack(k2, n, &b2, n, 1);
+            let mut got = vec![f32::NAN; m * n];
+            gemm_packed(m, &a1, k1, 1, &pb1, &mut got, n, false, &mut ws);
+            gemm_packed(m, &a2, k2, 1, &pb2, &mut got, n, true, &mut ws);
+            compare("gemm_packed chained", m, n, k, &got, &want, n, "");
+            if m == 1 {
+                pr.pack_with(k, n, |p, j| if p < k1 { b1[p * n + j] } else { b2[(p - k1) * n + j] });
+                let mut got = vec![f32::NAN; n];
+                gemv_packed(&a, 1, &pr, &mut got, false);
+                compare("gemv_packed joined", 1, n, k, &got, &want, n, "");
             }
         }
     }

@@ -469,11 +469,13 @@ pub struct Lstm {
     has_lengths: bool,
     pb: PackedB,
     ws: GemmWorkspace,
-    /// Streaming: W_ihᵀ and W_hhᵀ of every layer packed once, valid while `step_epoch` matches:
-    /// for the tiled product (batch > 1) and for the row-vector product (batch 1), each built on
-    /// first use.
+    /// Streaming: the weights of every layer packed once, valid while `step_epoch` matches, each
+    /// kind built on first use: W_ihᵀ and W_hhᵀ for the tiled products (batch > 1), and
+    /// [W_ihᵀ; W_hhᵀ] stacked for one row-vector product over [x, h] (batch 1).
     step_packs: Vec<(PackedB, PackedB)>,
-    step_row_packs: Vec<(PackedRowB, PackedRowB)>,
+    step_row_packs: Vec<PackedRowB>,
+    /// Batch-1 streaming scratch: [x, h] of the layer being stepped.
+    step_xh: Vec<f32>,
     step_bias: Vec<f32>,
     step_epoch: Option<u64>,
     step_packed: (bool, bool),
@@ -505,6 +507,7 @@ impl Lstm {
             ws: GemmWorkspace::new(),
             step_packs: Vec::new(),
             step_row_packs: Vec::new(),
+            step_xh: Vec::new(),
             step_bias: Vec::new(),
             step_epoch: None,
             step_packed: (false, false),
@@ -551,9 +554,9 @@ impl Lstm {
                 let input = cfg.layer_input(l);
                 if row {
                     self.step_row_packs.resize_with(l_n, Default::default);
-                    let (pi, ph) = &mut self.step_row_packs[l];
-                    pi.pack(input, g4, w.w_ih, 1, input);
-                    ph.pack(hid, g4, w.w_hh, 1, hid);
+                    // Row p of [W_ihᵀ; W_hhᵀ], column j: W_ih[j][p] for p < I, then W_hh[j][p - I].
+                    let at = |p: usize, j: usize| if p < input { w.w_ih[j * input + p] } else { w.w_hh[j * hid + p - input] };
+                    self.step_row_packs[l].pack_with(input + hid, g4, at);
                 } else {
                     self.step_packs.resize_with(l_n, Default::default);
                     let (pi, ph) = &mut self.step_packs[l];
@@ -575,11 +578,14 @@ impl Lstm {
             let hs = &mut h[l * b * hid..(l + 1) * b * hid];
             let cs = &mut c[l * b * hid..(l + 1) * b * hid];
             let xin: &[f32] = if l == 0 { x } else { &self.step_out };
-            // Same two products, in the same order, as forward: x·W_ihᵀ, then += h·W_hhᵀ.
+            // Same two products, in the same order, as forward: x·W_ihᵀ, then += h·W_hhᵀ. For one
+            // row they run as one product over [x, h], which gives the same bits (see gemm).
             if row {
-                let (pi, ph) = &self.step_row_packs[l];
-                gemv_packed(xin, 1, pi, gates, false);
-                gemv_packed(hs, 1, ph, gates, true);
+                let xh = &mut self.step_xh;
+                xh.clear();
+                xh.extend_from_slice(xin);
+                xh.extend_from_slice(hs);
+                gemv_packed(xh, 1, &self.step_row_packs[l], gates, false);
             } else {
                 let (pi, ph) = &self.step_packs[l];
                 gemm_packed(b, xin, input, 1, pi, gates, g4, false, &mut self.ws);
