@@ -110,6 +110,8 @@ export class LSTM extends ParamLayer implements ChainLayer {
   /** Wasm memory for streaming input and state: [x | h | c]. */
   private stepIO: Scratch | undefined;
   private stepSlab: F32Slab | undefined;
+  /** The new h and c in wasm memory (a view kept while the scratch and the memory stay put). */
+  private stepOut: Float32Array | undefined;
 
   constructor(options: LSTMOptions) {
     const op = 'new LSTM';
@@ -233,12 +235,17 @@ export class LSTM extends ParamLayer implements ChainLayer {
     if (status !== 0) this.rt.check(status);
     heap = this.rt.heapF32();
     // [output | h | c] in one region of the slab; the output is the top layer's new h.
-    const all = (this.stepSlab ??= new F32Slab()).take(bh + 2 * n);
-    all.set(heap.subarray(hp >> 2, (hp >> 2) + 2 * n), bh);
-    all.copyWithin(0, n, n + bh);
+    const slab = (this.stepSlab ??= new F32Slab());
+    const at = slab.take(bh + 2 * n);
+    const all = slab.chunk;
+    if (this.stepOut?.buffer !== heap.buffer || this.stepOut.byteOffset !== hp || this.stepOut.length !== 2 * n) {
+      this.stepOut = heap.subarray(hp >> 2, (hp >> 2) + 2 * n);
+    }
+    all.set(this.stepOut, at + bh);
+    all.copyWithin(at, at + n, at + n + bh);
     return {
-      output: new Tensor(all.subarray(0, bh), [b, hiddenSize]),
-      state: new LSTMState(numLayers, b, hiddenSize, all.subarray(bh, bh + n), all.subarray(bh + n)),
+      output: new Tensor(all.subarray(at, at + bh), [b, hiddenSize]),
+      state: new LSTMState(numLayers, b, hiddenSize, all.subarray(at + bh, at + bh + n), all.subarray(at + bh + n, at + bh + 2 * n)),
     };
   }
 
@@ -258,6 +265,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
   override dispose(): void {
     this.stepIO?.free();
     this.stepIO = undefined;
+    this.stepOut = undefined;
     super.dispose();
   }
 

@@ -328,7 +328,7 @@ export class Sequential {
     const heap = this.rt.heapF32();
     const n = s.reduce((a, v) => a * v, 1);
     // The output and every new state as views into one region of the slab (see F32Slab).
-    const all = (this.stepSlab ??= new F32Slab()).take(n + states.reduce((a, st) => a + 2 * st.h.length, 0));
+    const all = (this.stepSlab ??= new F32Slab()).view(n + states.reduce((a, st) => a + 2 * st.h.length, 0));
     const copy = (from: number, len: number, at: number): Float32Array => {
       const v = all.subarray(at, at + len);
       v.set(heap.subarray(from >> 2, (from >> 2) + len));
