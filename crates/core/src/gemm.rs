@@ -820,7 +820,7 @@ unsafe fn row_direct(
     }
 }
 
-/// `c[0..n] (+)= a(0,·) · B` with `B` packed (m == 1, k >= 1): 1×16 over two
+/// `c[0..n] (+)= a(0,·) · B` with `B` packed (m == 1, k >= 1): 1×24 over three
 /// panels at a time (4 independent accumulators), then a final 1×8 panel.
 ///
 /// # Safety
