@@ -56,8 +56,8 @@
 //!
 //! `m == 1` (batch-1 matrix–vector products) skips `A` packing entirely and
 //! uses 1-row kernels with the same per-element summation order: over a
-//! [`PackedB`], 1×24 (three panels, 6 accumulators); over a [`PackedRowB`]
-//! (24-column blocks, one pointer per block: streaming inference), 1×24;
+//! [`PackedB`], 1×24 (three panels, 6 accumulators); over a
+//! [`PackedB::for_rows`] (24-column blocks, one pointer per block: streaming inference), 1×24;
 //! over an unpacked row-major `B` (`csb == 1`), 1×32 / 1×16 / 1×4 register
 //! blocks straight on `B` (no packing: packing would cost as much as the
 //! product); over an unpacked strided `B` (e.g. `Wᵀ`), an 8-column gather;
@@ -74,7 +74,6 @@
 
 use crate::simd::F32x4;
 use core::fmt;
-use core::ptr;
 
 /// Rows of the `A` panels / micro-tile.
 pub const MR: usize = 4;
@@ -106,24 +105,47 @@ impl GemmWorkspace {
     }
 }
 
-/// `B` (`k×n`) packed once into `NR`-wide column panels — k-major inside a
-/// panel (for each `p`, `NR` consecutive values), zero-padded at the `n`
-/// tail — so it can be reused across many products (e.g. `W_hhᵀ` reused for
-/// every tick of a sequence) via [`gemm_packed`].
+/// `B` (`k×n`) packed once into column blocks — k-major inside a block (for
+/// each `p`, the block's values), zero-padded at the `n` tail — so it can be
+/// reused across many products (e.g. `W_hhᵀ` reused for every tick of a
+/// sequence). Two block widths, fixed at construction:
 ///
-/// Layout: panel `jp` (columns `jp*NR .. jp*NR+NR`) starts at `jp*k*NR`;
-/// element `(p, jp*NR + jj)` is at `jp*k*NR + p*NR + jj`.
-#[derive(Clone, Debug, Default)]
+/// * [`PackedB::new`]: `NR` = 8-column panels, for the tiled product
+///   [`gemm_packed`];
+/// * [`PackedB::for_rows`]: [`RB`] = 24-column blocks, for the row-vector
+///   product [`gemv_packed`] (streaming one tick of a batch-1 LSTM), where one
+///   pointer walks a block and every load is a constant offset from it.
+///
+/// The last block is as wide as the remaining columns rounded up to 8.
+/// Layout: block `jb` (columns `j0 = jb*W ..`) starts at `j0*k`; element
+/// `(p, j0 + jj)` is at `j0*k + p*w + jj`, with `w` that block's width.
+#[derive(Clone, Debug)]
 pub struct PackedB {
     k: usize,
     n: usize,
+    /// Block width: NR or RB.
+    block: usize,
     data: Vec<f32>,
 }
 
+/// Columns per block of a [`PackedB::for_rows`] packing.
+pub const RB: usize = 24;
+
+impl Default for PackedB {
+    fn default() -> Self {
+        PackedB::new()
+    }
+}
+
 impl PackedB {
-    /// An empty packing (`k == n == 0`).
+    /// An empty packing (`k == n == 0`) in `NR`-wide panels, for [`gemm_packed`].
     pub fn new() -> Self {
-        PackedB { k: 0, n: 0, data: Vec::new() }
+        PackedB { k: 0, n: 0, block: NR, data: Vec::new() }
+    }
+
+    /// An empty packing in [`RB`]-wide blocks, for [`gemv_packed`].
+    pub fn for_rows() -> Self {
+        PackedB { block: RB, ..PackedB::new() }
     }
 
     /// Pack `B` (`k×n`), element `(p,j)` at `b[p*rsb + j*csb]`.
@@ -134,110 +156,41 @@ impl PackedB {
     /// Panics if `b` is too short for the given shape and strides.
     pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
         check_operand(format_args!("PackedB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
-        let panels = div_ceil(n, NR);
-        let len = panels
-            .checked_mul(k)
-            .and_then(|x| x.checked_mul(NR))
-            .expect("PackedB::pack: packed size overflows usize");
-        // Every element of data[..len] is overwritten below, so the fill
-        // value only matters for freshly grown capacity.
-        self.data.resize(len, 0.0);
-        self.k = k;
-        self.n = n;
-        if len == 0 {
-            return;
-        }
-        let src = b.as_ptr();
-        let dst = self.data.as_mut_ptr();
-        // SAFETY: check_operand guarantees every (p, j) with p < k, j < n
-        // lies inside `b`; the destination indices are < len = data.len().
-        unsafe {
-            for jp in 0..panels {
-                let j0 = jp * NR;
-                let nr = NR.min(n - j0);
-                let panel = dst.add(jp * k * NR);
-                if nr == NR && csb == 1 {
-                    for p in 0..k {
-                        ptr::copy_nonoverlapping(src.add(p * rsb + j0), panel.add(p * NR), NR);
-                    }
-                } else {
-                    for p in 0..k {
-                        let d = panel.add(p * NR);
-                        let s = src.add(p * rsb + j0 * csb);
-                        for jj in 0..nr {
-                            *d.add(jj) = *s.add(jj * csb);
-                        }
-                        for jj in nr..NR {
-                            *d.add(jj) = 0.0;
-                        }
-                    }
-                }
-            }
+        if csb == 1 {
+            // Rows of B are contiguous: copy a block's row at a time.
+            self.fill(k, n, |p, j0, dst| dst.copy_from_slice(&b[p * rsb + j0..p * rsb + j0 + dst.len()]));
+        } else {
+            // SAFETY: check_operand guarantees every (p, j) with p < k, j < n lies inside `b`.
+            self.fill(k, n, |p, j0, dst| dst.iter_mut().enumerate().for_each(|(jj, d)| *d = unsafe { *b.get_unchecked(p * rsb + (j0 + jj) * csb) }));
         }
     }
 
-    /// Inner dimension of the packed `B`.
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Number of columns of the packed `B`.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-}
-
-/// Columns per block of a [`PackedRowB`].
-pub const RB: usize = 24;
-
-/// `B` (`k×n`) packed for row-vector products (`m == 1`, e.g. streaming one tick of a batch-1
-/// LSTM) by [`gemv_packed`]: blocks of [`RB`] = 24 columns, k-major inside a block, so that one
-/// pointer walks a block and every load is a constant offset from it. The last block is as wide
-/// as the remaining columns rounded up to 8 (8, 16 or 24), zero-padded.
-///
-/// Layout: block `jb` starts at `jb*k*RB`; element `(p, jb*RB + jj)` is at
-/// `jb*k*RB + p*w + jj`, with `w` the block's width.
-#[derive(Clone, Debug, Default)]
-pub struct PackedRowB {
-    k: usize,
-    n: usize,
-    data: Vec<f32>,
-}
-
-impl PackedRowB {
-    /// An empty packing (`k == n == 0`).
-    pub fn new() -> Self {
-        PackedRowB { k: 0, n: 0, data: Vec::new() }
-    }
-
-    /// Pack `B` (`k×n`), element `(p,j)` at `b[p*rsb + j*csb]`; replaces any previous content and
-    /// reuses the capacity. Panics if `b` is too short for the shape and strides.
-    pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
-        check_operand(format_args!("PackedRowB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
-        self.pack_with(k, n, |p, j| b[p * rsb + j * csb]);
-    }
-
-    /// Pack the `k×n` matrix whose element `(p, j)` is `at(p, j)` (for instance two matrices
-    /// stacked along `k`).
+    /// Pack the `k×n` matrix whose element `(p, j)` is `at(p, j)` (for instance
+    /// two matrices stacked along `k`).
     pub fn pack_with(&mut self, k: usize, n: usize, at: impl Fn(usize, usize) -> f32) {
+        self.fill(k, n, |p, j0, dst| dst.iter_mut().enumerate().for_each(|(jj, d)| *d = at(p, j0 + jj)));
+    }
+
+    /// Lay out `k×n` and have `row(p, j0, dst)` write columns `j0 .. j0 + dst.len()`
+    /// (all `< n`) of row `p` of each block; the padding columns are zeroed.
+    fn fill(&mut self, k: usize, n: usize, mut row: impl FnMut(usize, usize, &mut [f32])) {
         let len = div_ceil(n, NR)
             .checked_mul(NR)
             .and_then(|x| x.checked_mul(k))
-            .expect("PackedRowB::pack: packed size overflows usize");
+            .expect("PackedB::pack: packed size overflows usize");
         self.data.resize(len, 0.0);
         self.k = k;
         self.n = n;
         let mut j0 = 0;
         while j0 < n {
-            let w = row_block_width(n - j0);
-            let block = &mut self.data[j0 * k..j0 * k + w * k];
-            for p in 0..k {
-                for jj in 0..w {
-                    let j = j0 + jj;
-                    block[p * w + jj] = if j < n { at(p, j) } else { 0.0 };
-                }
+            let w = block_width(self.block, n - j0);
+            let real = w.min(n - j0);
+            let block = &mut self.data[j0 * k..(j0 + w) * k];
+            for (p, dst) in block.chunks_exact_mut(w).enumerate() {
+                row(p, j0, &mut dst[..real]);
+                dst[real..].fill(0.0);
             }
-            j0 += RB;
+            j0 += self.block;
         }
     }
 
@@ -252,9 +205,10 @@ impl PackedRowB {
     }
 }
 
-/// Width of the block holding the last `rest` columns: `rest` rounded up to 8, at most [`RB`].
-fn row_block_width(rest: usize) -> usize {
-    RB.min(div_ceil(rest, NR) * NR)
+/// Width of the block that starts `rest` columns before the end: `rest` rounded up to 8, at most
+/// `block`.
+fn block_width(block: usize, rest: usize) -> usize {
+    block.min(div_ceil(rest, NR) * NR)
 }
 
 // ---------------------------------------------------------------------------
@@ -332,6 +286,7 @@ pub fn gemm_packed(
     let (k, n) = (pb.k, pb.n);
     check_operand(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), "A", a.len(), m, k, rsa, csa);
     check_c(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), m, n, c.len(), ldc);
+    assert!(pb.block == NR, "gemm_packed: B was packed with PackedB::for_rows (for gemv_packed)");
     debug_assert_eq!(pb.data.len(), div_ceil(n, NR) * NR * k);
     if m == 0 || n == 0 {
         return;
@@ -351,10 +306,11 @@ pub fn gemm_packed(
 }
 
 /// `c[0..n] = (accumulate ? c : 0) + a·B` for one row `a` (element `p` at `a[p*csa]`) and `B`
-/// packed by [`PackedRowB`] (`n = pb.n()`): the batch-1 product of streaming inference. Same
-/// contract as [`gemm`] with `m == 1` (bit-identical to [`gemm_ref`]).
-pub fn gemv_packed(a: &[f32], csa: usize, pb: &PackedRowB, c: &mut [f32], accumulate: bool) {
+/// packed by [`PackedB::for_rows`] (`n = pb.n()`): the batch-1 product of streaming inference.
+/// Same contract as [`gemm`] with `m == 1` (bit-identical to [`gemm_ref`]).
+pub fn gemv_packed(a: &[f32], csa: usize, pb: &PackedB, c: &mut [f32], accumulate: bool) {
     let (k, n) = (pb.k, pb.n);
+    assert!(pb.block == RB, "gemv_packed: B must be packed with PackedB::for_rows");
     check_operand(format_args!("gemv_packed(n={}, k={})", n, k), "A", a.len(), 1, k, 0, csa);
     check_c(format_args!("gemv_packed(n={}, k={})", n, k), 1, n, c.len(), n);
     if n == 0 {
@@ -370,10 +326,10 @@ pub fn gemv_packed(a: &[f32], csa: usize, pb: &PackedRowB, c: &mut [f32], accumu
     while j0 < n {
         let count = (n - j0).min(RB);
         // SAFETY: a has k elements at stride csa (checked); the block holds k*w floats at
-        // j0*k (PackedRowB's layout); c[j0..j0 + count] is inside c (checked).
+        // j0*k (PackedB's layout); c[j0..j0 + count] is inside c (checked).
         unsafe {
             let (ap, bp, cp) = (a.as_ptr(), pb.data.as_ptr().add(j0 * k), c.as_mut_ptr().add(j0));
-            match row_block_width(n - j0) {
+            match block_width(RB, n - j0) {
                 24 => gemv_block::<6>(k, ap, csa, bp, cp, count, accumulate),
                 16 => gemv_block::<4>(k, ap, csa, bp, cp, count, accumulate),
                 _ => gemv_block::<2>(k, ap, csa, bp, cp, count, accumulate),
@@ -892,7 +848,7 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
 }
 
 /// One block of [`gemv_packed`]: `V` vectors (4·V columns, V ≤ 6) over `k` steps of a
-/// [`PackedRowB`] block, one pointer bumped by the block width, then `count` lanes written.
+/// [`PackedB::for_rows`] block, one pointer bumped by the block width, then `count` lanes written.
 /// Six accumulators, six loaded vectors and the splat fit V8's 16 vector registers.
 ///
 /// # Safety
@@ -1092,9 +1048,9 @@ mod tests {
     }
 
     #[test]
-    fn packed_row_b_matches_the_reference() {
+    fn packed_for_rows_matches_the_reference() {
         let mut rng = Rng(0x5eed_0001);
-        let mut pr = PackedRowB::new();
+        let mut pr = PackedB::for_rows();
         for &k in &[0usize, 1, 2, 7, 32, 129] {
             for n in (0..=50).chain([512, 513, 1000]) {
                 for &(rsb, csb, csa) in &[(n, 1, 1), (1, k.max(1), 2)] {
@@ -1119,7 +1075,7 @@ mod tests {
         // C = A1·B1, then C += A2·B2, equals [A1 A2]·[B1; B2] bit for bit, on every path.
         let mut rng = Rng(0x00c0_ffee);
         let mut ws = GemmWorkspace::new();
-        let (mut pb1, mut pb2, mut pr) = (PackedB::new(), PackedB::new(), PackedRowB::new());
+        let (mut pb1, mut pb2, mut pr) = (PackedB::new(), PackedB::new(), PackedB::for_rows());
         for &(m, n, k1, k2) in &[(1usize, 52usize, 5usize, 13usize), (1, 29, 1, 1), (3, 40, 7, 9), (6, 17, 32, 128)] {
             let (a1, a2) = (rng.vec(m * k1), rng.vec(m * k2));
             let (b1, b2) = (rng.vec(k1 * n), rng.vec(k2 * n));
@@ -1145,6 +1101,22 @@ mod tests {
                 compare("gemv_packed joined", 1, n, k, &got, &want, n, "");
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemv_packed: B must be packed with PackedB::for_rows")]
+    fn gemv_refuses_panels_packed_for_the_tiled_product() {
+        let mut pb = PackedB::new();
+        pb.pack(2, 3, &[1.0; 6], 3, 1);
+        gemv_packed(&[1.0, 2.0], 1, &pb, &mut [0.0; 3], false);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_packed: B was packed with PackedB::for_rows")]
+    fn gemm_packed_refuses_blocks_packed_for_rows() {
+        let mut pb = PackedB::for_rows();
+        pb.pack(2, 3, &[1.0; 6], 3, 1);
+        gemm_packed(2, &[1.0; 4], 2, 1, &pb, &mut [0.0; 6], 3, false, &mut GemmWorkspace::new());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::chunks4;
 use crate::simd::F32x4;
 use crate::arena::{touches, Arena, Layout, Region};
 use crate::error::{check_finite, check_len, zeroed, Error, Result};
-use crate::gemm::{gemm, gemm_packed, gemv_packed, GemmWorkspace, PackedB, PackedRowB};
+use crate::gemm::{gemm, gemm_packed, gemv_packed, GemmWorkspace, PackedB};
 use crate::rng::Pcg32;
 
 /// Sizes of one layer-direction pass.
@@ -473,7 +473,7 @@ pub struct Lstm {
     /// kind built on first use: W_ihᵀ and W_hhᵀ for the tiled products (batch > 1), and
     /// [W_ihᵀ; W_hhᵀ] stacked for one row-vector product over [x, h] (batch 1).
     step_packs: Vec<(PackedB, PackedB)>,
-    step_row_packs: Vec<PackedRowB>,
+    step_row_packs: Vec<PackedB>,
     /// Batch-1 streaming scratch: [x, h] of the layer being stepped.
     step_xh: Vec<f32>,
     step_bias: Vec<f32>,
@@ -553,7 +553,7 @@ impl Lstm {
                 let w = self.cells[l].weights(&self.params);
                 let input = cfg.layer_input(l);
                 if row {
-                    self.step_row_packs.resize_with(l_n, Default::default);
+                    self.step_row_packs.resize_with(l_n, PackedB::for_rows);
                     // Row p of [W_ihᵀ; W_hhᵀ], column j: W_ih[j][p] for p < I, then W_hh[j][p - I].
                     let at = |p: usize, j: usize| if p < input { w.w_ih[j * input + p] } else { w.w_hh[j * hid + p - input] };
                     self.step_row_packs[l].pack_with(input + hid, g4, at);
