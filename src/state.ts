@@ -32,7 +32,8 @@ export class LSTMState {
   /**
    * A deep copy in arrays of its own. States returned by `step` are views into memory chunks
    * shared with the layer's other recent results (allocating per tick costs more than the tick);
-   * clone a state you keep for long, so that it does not hold its chunk alive.
+   * clone a state you keep for long, so that it does not hold its chunk alive, and send
+   * `toBytes()` rather than transferring `h.buffer` to another thread.
    */
   clone(): LSTMState {
     return new LSTMState(this.numLayers, this.batch, this.hiddenSize, this.h.slice(), this.c.slice());

@@ -41,6 +41,26 @@ describe.each(['simd', 'scalar'] as const)('%s build', (variant) => {
     b.dispose();
   });
 
+  test('results stay independent of each other; a transferred result buffer does not break the next step', async () => {
+    const rt = await build(variant);
+    const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, seed: 5, runtime: rt });
+    const x = randomTensor([1, 3], 2);
+    const first = lstm.step(x);
+    const keep = first.state.clone();
+    const second = lstm.step(x, first.state);
+    first.output.data.fill(NaN); // writing into one result leaves the others alone
+    first.state.h.fill(NaN);
+    expect(bitsHash(second.state.h)).toBe(bitsHash(lstm.step(x, keep).state.h));
+    expect(Array.from(second.output.data).every(Number.isFinite)).toBe(true);
+    // Transferring the buffer detaches the chunk the layer was handing out results from.
+    structuredClone(second.state.h, { transfer: [second.state.h.buffer] });
+    expect(second.output.data.length).toBe(0);
+    const third = lstm.step(x, keep);
+    expect(third.output.data.length).toBe(4);
+    expect(bitsHash(third.state.c)).toBe(bitsHash(lstm.step(x, keep).state.c));
+    lstm.dispose();
+  });
+
   test('Sequential.step (Embedding → 2-layer LSTM → Dense) equals predict at every tick', async () => {
     const rt = await build(variant);
     const m = new Sequential(
