@@ -478,7 +478,9 @@ pub struct Lstm {
     step_xh: Vec<f32>,
     step_bias: Vec<f32>,
     step_epoch: Option<u64>,
-    step_packed: (bool, bool),
+    /// Whether `step_packs` / `step_row_packs` hold this epoch's weights.
+    step_packed_tiled: bool,
+    step_packed_row: bool,
     /// Streaming scratch: gates (B×G) and the layer output handed to the next layer (B×H).
     step_gates: Vec<f32>,
     step_out: Vec<f32>,
@@ -510,7 +512,8 @@ impl Lstm {
             step_xh: Vec::new(),
             step_bias: Vec::new(),
             step_epoch: None,
-            step_packed: (false, false),
+            step_packed_tiled: false,
+            step_packed_row: false,
             step_gates: Vec::new(),
             step_out: Vec::new(),
         })
@@ -545,30 +548,29 @@ impl Lstm {
                 }
             }
             self.step_epoch = Some(param_epoch);
-            self.step_packed = (false, false);
+            self.step_packed_tiled = false;
+            self.step_packed_row = false;
         }
         let row = b == 1;
-        if !(if row { self.step_packed.1 } else { self.step_packed.0 }) {
+        if row && !self.step_packed_row {
+            self.step_row_packs.resize_with(l_n, PackedB::for_rows);
             for l in 0..l_n {
-                let w = self.cells[l].weights(&self.params);
-                let input = cfg.layer_input(l);
-                if row {
-                    self.step_row_packs.resize_with(l_n, PackedB::for_rows);
-                    // Row p of [W_ihᵀ; W_hhᵀ], column j: W_ih[j][p] for p < I, then W_hh[j][p - I].
-                    let at = |p: usize, j: usize| if p < input { w.w_ih[j * input + p] } else { w.w_hh[j * hid + p - input] };
-                    self.step_row_packs[l].pack_with(input + hid, g4, at);
-                } else {
-                    self.step_packs.resize_with(l_n, Default::default);
-                    let (pi, ph) = &mut self.step_packs[l];
-                    pi.pack(input, g4, w.w_ih, 1, input);
-                    ph.pack(hid, g4, w.w_hh, 1, hid);
-                }
+                let (w, input) = (self.cells[l].weights(&self.params), cfg.layer_input(l));
+                // Row p of [W_ihᵀ; W_hhᵀ], column j: W_ih[j][p] for p < I, then W_hh[j][p - I].
+                let at = |p: usize, j: usize| if p < input { w.w_ih[j * input + p] } else { w.w_hh[j * hid + p - input] };
+                self.step_row_packs[l].pack_with(input + hid, g4, at);
             }
-            if row {
-                self.step_packed.1 = true;
-            } else {
-                self.step_packed.0 = true;
+            self.step_packed_row = true;
+        }
+        if !row && !self.step_packed_tiled {
+            self.step_packs.resize_with(l_n, Default::default);
+            for l in 0..l_n {
+                let (w, input) = (self.cells[l].weights(&self.params), cfg.layer_input(l));
+                let (pi, ph) = &mut self.step_packs[l];
+                pi.pack(input, g4, w.w_ih, 1, input);
+                ph.pack(hid, g4, w.w_hh, 1, hid);
             }
+            self.step_packed_tiled = true;
         }
         self.step_gates.resize(b * g4, 0.0);
         self.step_out.resize(b * hid, 0.0);
