@@ -777,7 +777,7 @@ unsafe fn row_direct(
 }
 
 /// `c[0..n] (+)= a(0,·) · B` with `B` packed (m == 1, k >= 1): 1×24 over three
-/// panels at a time (4 independent accumulators), then a final 1×8 panel.
+/// panels at a time (6 independent accumulators), then 1×8 per remaining panel.
 ///
 /// # Safety
 /// `a[p*csa]` for `p < k` valid; `pb` is a PackedB's data for (k, n);
@@ -813,42 +813,16 @@ unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f
         write_row(&acc, c.add(j0), count);
         jp += 3;
     }
-    while jp + 2 <= npanels {
-        let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
-        let mut p1 = p0.add(k * NR);
+    // The last one or two panels: a panel is a width-8 block of the row layout.
+    while jp < npanels {
         let j0 = jp * NR;
-        let count = (n - j0).min(2 * NR);
-        let mut acc = read_row::<4>(c.add(j0), count, accumulate);
-        for _ in 0..k {
-            let av = F32x4::load_splat(av_ptr);
-            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
-            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(4))));
-            acc[2] = acc[2].add(av.mul(F32x4::load_ptr(p1)));
-            acc[3] = acc[3].add(av.mul(F32x4::load_ptr(p1.add(4))));
-            av_ptr = av_ptr.add(csa);
-            p0 = p0.add(NR);
-            p1 = p1.add(NR);
-        }
-        write_row(&acc, c.add(j0), count);
-        jp += 2;
-    }
-    if jp < npanels {
-        let (mut p0, mut av_ptr) = (pb.add(jp * k * NR), a);
-        let j0 = jp * NR;
-        let mut acc = read_row::<2>(c.add(j0), n - j0, accumulate);
-        for _ in 0..k {
-            let av = F32x4::load_splat(av_ptr);
-            acc[0] = acc[0].add(av.mul(F32x4::load_ptr(p0)));
-            acc[1] = acc[1].add(av.mul(F32x4::load_ptr(p0.add(4))));
-            av_ptr = av_ptr.add(csa);
-            p0 = p0.add(NR);
-        }
-        write_row(&acc, c.add(j0), n - j0);
+        gemv_block::<2>(k, a, csa, pb.add(jp * k * NR), c.add(j0), (n - j0).min(NR), accumulate);
+        jp += 1;
     }
 }
 
-/// One block of [`gemv_packed`]: `V` vectors (4·V columns, V ≤ 6) over `k` steps of a
-/// [`PackedB::for_rows`] block, one pointer bumped by the block width, then `count` lanes written.
+/// One block of [`gemv_packed`] (or one panel of `row_packed`): `V` vectors (4·V columns, V ≤ 6)
+/// over `k` steps of a [`PackedB`] block, one pointer bumped by the block width, then `count` lanes written.
 /// Six accumulators, six loaded vectors and the splat fit V8's 16 vector registers.
 ///
 /// # Safety
