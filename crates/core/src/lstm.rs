@@ -1107,7 +1107,7 @@ mod tests {
     fn stepping_equals_forward_bit_for_bit() {
         // Batch 1 takes the row-vector kernels (blocks of 24, 16 and 8 columns for 4H = 28, 40,
         // 52), batch 2 the tiled ones; one network steps at both sizes in turn.
-        for hid in [7usize, 10, 13] {
+        for hid in [7usize, 8, 10, 12, 13, 32] {
             let cfg = LstmConfig { input_size: 5, hidden_size: hid, num_layers: 3, bidirectional: false };
             let mut l = Lstm::new(cfg, 4).unwrap();
             for b in [2usize, 1, 2, 1] {
