@@ -125,6 +125,9 @@ pub struct PackedB {
     n: usize,
     /// Block width: NR or RB.
     block: usize,
+    /// The packed floats start at `data[off]`, the first 64-byte boundary (the allocator aligns to
+    /// 8 bytes; 16-byte loads that straddle cache lines cost two).
+    off: usize,
     data: Vec<f32>,
 }
 
@@ -140,7 +143,7 @@ impl Default for PackedB {
 impl PackedB {
     /// An empty packing (`k == n == 0`) in `NR`-wide panels, for [`gemm_packed`].
     pub fn new() -> Self {
-        PackedB { k: 0, n: 0, block: NR, data: Vec::new() }
+        PackedB { k: 0, n: 0, block: NR, off: 0, data: Vec::new() }
     }
 
     /// An empty packing in [`RB`]-wide blocks, for [`gemv_packed`].
@@ -178,14 +181,16 @@ impl PackedB {
             .checked_mul(NR)
             .and_then(|x| x.checked_mul(k))
             .expect("PackedB::pack: packed size overflows usize");
-        self.data.resize(len, 0.0);
+        self.data.resize(len + 15, 0.0);
+        self.off = (64 - self.data.as_ptr() as usize % 64) % 64 / 4;
         self.k = k;
         self.n = n;
+        let data = &mut self.data[self.off..self.off + len];
         let mut j0 = 0;
         while j0 < n {
             let w = block_width(self.block, n - j0);
             let real = w.min(n - j0);
-            let block = &mut self.data[j0 * k..(j0 + w) * k];
+            let block = &mut data[j0 * k..(j0 + w) * k];
             for (p, dst) in block.chunks_exact_mut(w).enumerate() {
                 row(p, j0, &mut dst[..real]);
                 dst[real..].fill(0.0);
@@ -202,6 +207,12 @@ impl PackedB {
     /// Number of columns of the packed `B`.
     pub fn n(&self) -> usize {
         self.n
+    }
+
+    /// The packed floats (`ceil(n/8)*8*k` of them).
+    fn packed(&self) -> &[f32] {
+        let len = div_ceil(self.n, NR) * NR * self.k;
+        &self.data[self.off..self.off + len]
     }
 }
 
@@ -287,7 +298,7 @@ pub fn gemm_packed(
     check_operand(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), "A", a.len(), m, k, rsa, csa);
     check_c(format_args!("gemm_packed(m={}, n={}, k={})", m, n, k), m, n, c.len(), ldc);
     assert!(pb.block == NR, "gemm_packed: B was packed with PackedB::for_rows (for gemv_packed)");
-    debug_assert_eq!(pb.data.len(), div_ceil(n, NR) * NR * k);
+
     if m == 0 || n == 0 {
         return;
     }
@@ -299,7 +310,7 @@ pub fn gemm_packed(
     }
     if m == 1 {
         // SAFETY: bounds established by the checks above and PackedB's invariant.
-        unsafe { row_packed(n, k, a.as_ptr(), csa, pb.data.as_ptr(), c.as_mut_ptr(), accumulate) };
+        unsafe { row_packed(n, k, a.as_ptr(), csa, pb.packed().as_ptr(), c.as_mut_ptr(), accumulate) };
         return;
     }
     tiled(m, a, rsa, csa, pb, c, ldc, accumulate, &mut ws.apack);
@@ -328,7 +339,7 @@ pub fn gemv_packed(a: &[f32], csa: usize, pb: &PackedB, c: &mut [f32], accumulat
         // SAFETY: a has k elements at stride csa (checked); the block holds k*w floats at
         // j0*k (PackedB's layout); c[j0..j0 + count] is inside c (checked).
         unsafe {
-            let (ap, bp, cp) = (a.as_ptr(), pb.data.as_ptr().add(j0 * k), c.as_mut_ptr().add(j0));
+            let (ap, bp, cp) = (a.as_ptr(), pb.packed().as_ptr().add(j0 * k), c.as_mut_ptr().add(j0));
             match block_width(RB, n - j0) {
                 24 => gemv_block::<6>(k, ap, csa, bp, cp, count, accumulate),
                 16 => gemv_block::<4>(k, ap, csa, bp, cp, count, accumulate),
@@ -608,9 +619,9 @@ fn tiled(
 ) {
     let (k, n) = (pb.k, pb.n);
     let npanels = div_ceil(n, NR);
-    debug_assert!(pb.data.len() == npanels * k * NR);
+    debug_assert!(pb.packed().len() == npanels * k * NR);
     debug_assert!((m - 1) * ldc + n <= c.len());
-    let bp0 = pb.data.as_ptr();
+    let bp0 = pb.packed().as_ptr();
     let cp = c.as_mut_ptr();
     // Rows in blocks of MC: a packed block of A (MC×k) stays in L2 while every B panel (k×NR, in
     // L1) passes over it, instead of all of A streaming from memory once per B panel.
@@ -1127,6 +1138,18 @@ mod tests {
                 gemm_ref(m, n, k, &a, k, 1, &b, n, 1, &mut want2, n, true);
                 gemm_packed(m, &a, k, 1, &pb, &mut got, n, true, &mut ws);
                 compare("gemm_packed reuse acc", m, n, k, &got, &want2, n.max(1), "");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_floats_start_on_a_cache_line() {
+        let mut rng = Rng(64);
+        for (k, n) in [(1usize, 1usize), (3, 17), (160, 512), (33, 9)] {
+            let b = rng.vec(k * n);
+            for mut pb in [PackedB::new(), PackedB::for_rows()] {
+                pb.pack(k, n, &b, n, 1);
+                assert_eq!(pb.packed().as_ptr() as usize % 64, 0, "k {} n {}", k, n);
             }
         }
     }
