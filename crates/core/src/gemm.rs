@@ -160,8 +160,16 @@ impl PackedB {
     pub fn pack(&mut self, k: usize, n: usize, b: &[f32], rsb: usize, csb: usize) {
         check_operand(format_args!("PackedB::pack(k={}, n={})", k, n), "B", b.len(), k, n, rsb, csb);
         if csb == 1 {
-            // Rows of B are contiguous: copy a block's row at a time.
-            self.fill(k, n, |p, j0, dst| dst.copy_from_slice(&b[p * rsb + j0..p * rsb + j0 + dst.len()]));
+            // Rows of B are contiguous: copy a block's row at a time, with a constant length for
+            // full panels and blocks (a variable-length copy is a call to memcpy per row).
+            self.fill(k, n, |p, j0, dst| {
+                let src = &b[p * rsb + j0..p * rsb + j0 + dst.len()];
+                match dst.len() {
+                    NR => copy_fixed::<NR>(dst, src),
+                    RB => copy_fixed::<RB>(dst, src),
+                    _ => dst.copy_from_slice(src),
+                }
+            });
         } else {
             // SAFETY: check_operand guarantees every (p, j) with p < k, j < n lies inside `b`.
             self.fill(k, n, |p, j0, dst| dst.iter_mut().enumerate().for_each(|(jj, d)| *d = unsafe { *b.get_unchecked(p * rsb + (j0 + jj) * csb) }));
@@ -214,6 +222,13 @@ impl PackedB {
         let len = div_ceil(self.n, NR) * NR * self.k;
         &self.data[self.off..self.off + len]
     }
+}
+
+/// `dst = src` for slices of exactly `N` floats, as a copy of known size (inlined, no memcpy call).
+#[inline(always)]
+fn copy_fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+    let (d, s): (&mut [f32; N], &[f32; N]) = (dst.try_into().unwrap(), src.try_into().unwrap());
+    *d = *s;
 }
 
 /// Width of the block that starts `rest` columns before the end: `rest` rounded up to 8, at most
