@@ -20,7 +20,7 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
     use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_max, u32x4_min, v128,
+        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_max, u32x4_min, v128,
         v128_load, v128_load32_splat, v128_store,
     };
 
@@ -114,12 +114,6 @@ mod imp {
         #[inline(always)]
         pub fn div(self, o: Self) -> Self {
             F32x4(unsafe { f32x4_div(self.0, o.0) })
-        }
-
-        /// Lane-wise `o < self ? o : self` (wasm `f32x4.pmin`).
-        #[inline(always)]
-        pub fn min(self, o: Self) -> Self {
-            F32x4(unsafe { f32x4_pmin(self.0, o.0) })
         }
 
         /// Lane-wise square root (correctly rounded).
@@ -273,14 +267,6 @@ mod imp {
         pub fn sqrt(self) -> Self {
             let a = self.0;
             F32x4([a[0].sqrt(), a[1].sqrt(), a[2].sqrt(), a[3].sqrt()])
-        }
-
-        /// Lane-wise `o < self ? o : self` (wasm `f32x4.pmin`).
-        #[inline(always)]
-        pub fn min(self, o: Self) -> Self {
-            let (a, b) = (self.0, o.0);
-            let m = |x: f32, y: f32| if y < x { y } else { x };
-            F32x4([m(a[0], b[0]), m(a[1], b[1]), m(a[2], b[2]), m(a[3], b[3])])
         }
 
         /// Lane-wise `self < o ? o : self` (wasm `f32x4.pmax`).
