@@ -117,7 +117,7 @@ impl GemmWorkspace {
 ///   pointer walks a block and every load is a constant offset from it.
 ///
 /// The last block is as wide as the remaining columns rounded up to 8.
-/// Layout: block `jb` (columns `j0 = jb*W ..`) starts at `j0*k`; element
+/// Layout (of the packed floats): block `jb` (columns `j0 = jb*W ..`) starts at `j0*k`; element
 /// `(p, j0 + jj)` is at `j0*k + p*w + jj`, with `w` that block's width.
 #[derive(Clone, Debug)]
 pub struct PackedB {
@@ -647,7 +647,7 @@ fn tiled(
         let mpanels = div_ceil(mc, MR);
         debug_assert!(apack.len() == mpanels * k * MR);
         let ap0 = apack.as_ptr();
-        // SAFETY: panel offsets are within apack / pb.data (lengths asserted above); tile
+        // SAFETY: panel offsets are within apack / pb.packed() (lengths asserted above); tile
         // (i0.., j0..) restricted to mr×nr lies within C.
         unsafe {
             for jp in 0..npanels {
@@ -806,7 +806,7 @@ unsafe fn row_direct(
 /// panels at a time (6 independent accumulators), then 1×8 per remaining panel.
 ///
 /// # Safety
-/// `a[p*csa]` for `p < k` valid; `pb` is a PackedB's data for (k, n);
+/// `a[p*csa]` for `p < k` valid; `pb` is a PackedB's packed floats for (k, n);
 /// `c[0..n]` valid.
 unsafe fn row_packed(n: usize, k: usize, a: *const f32, csa: usize, pb: *const f32, c: *mut f32, accumulate: bool) {
     let npanels = div_ceil(n, NR);
