@@ -21,7 +21,7 @@ export interface CoreExports {
   lstmw_lstm_grads(h: number): number;
   lstmw_lstm_param_count(h: number): number;
   lstmw_lstm_bytes(h: number): number;
-  lstmw_lstm_forward(h: number, x: number, t: number, b: number, batchFirst: number, h0: number, c0: number, lengths: number): number;
+  lstmw_lstm_forward(h: number, x: number, t: number, b: number, flags: number, h0: number, c0: number, lengths: number): number;
   lstmw_lstm_backward(h: number, dy: number, dhn: number, dcn: number, flags: number): number;
   lstmw_lstm_buffer(h: number, which: number): number;
   lstmw_lstm_step(h: number, x: number, b: number, hState: number, cState: number): number;

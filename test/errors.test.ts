@@ -118,6 +118,13 @@ describe('LSTM.forward refuses bad input and stays usable', () => {
     lstm.dispose();
   });
 
+  test('grad that is not a boolean → TypeError naming options.grad', async () => {
+    const { lstm, ref } = await freshLstm();
+    expect(() => lstm.forward(X, { grad: 'no' as unknown as boolean })).toThrow(/^LSTM\.forward: options\.grad must be a boolean, got string$/);
+    expect(fingerprint(lstm)).toEqual(ref);
+    lstm.dispose();
+  });
+
   test('h0 with Float64Array data → ShapeError naming h0', async () => {
     const { lstm, ref } = await freshLstm();
     const e = thrown(() => lstm.forward(X, { h0: { data: new Float64Array(16) as unknown as Float32Array, shape: [4, 2, 2] } }));

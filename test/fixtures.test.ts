@@ -38,10 +38,15 @@ describe.each(['simd', 'scalar'] as const)('PyTorch fixtures, %s build', (varian
     const rt = await build(variant);
     const lstm = new LSTM({ ...fx.config, runtime: rt });
     lstm.loadStateDict(dict(fx.stateDict));
-    const fwd = lstm.forward(tensor(fx.x), {
-      h0: fx.h0 ? tensor(fx.h0) : undefined,
-      c0: fx.c0 ? tensor(fx.c0) : undefined,
-    });
+    const state = { h0: fx.h0 ? tensor(fx.h0) : undefined, c0: fx.c0 ? tensor(fx.c0) : undefined };
+    // The inference forward first: it gives the training forward's bits in less memory.
+    const inf = lstm.forward(tensor(fx.x), { ...state, grad: false });
+    const inferenceBytes = lstm.memoryBytes;
+    const fwd = lstm.forward(tensor(fx.x), state);
+    expect(lstm.memoryBytes).toBeGreaterThan(inferenceBytes);
+    expect(inf.output.data).toEqual(fwd.output.data);
+    expect(inf.hN.data).toEqual(fwd.hN.data);
+    expect(inf.cN.data).toEqual(fwd.cN.data);
     expectClose('output', fwd.output, fx.output, 1e-5);
     expectClose('hN', fwd.hN, fx.hN, 1e-5);
     expectClose('cN', fwd.cN, fx.cN, 1e-5);
@@ -59,6 +64,9 @@ describe.each(['simd', 'scalar'] as const)('PyTorch fixtures, %s build', (varian
     // A second backward of the same forward gives the same gradients (they are reset, not summed).
     const again = lstm.backward({ dOutput: tensor(fx.dOutput), dHN: fx.dHN ? tensor(fx.dHN) : undefined, dCN: fx.dCN ? tensor(fx.dCN) : undefined });
     expect(again.grads[Object.keys(fx.grads)[0]].data).toEqual(bwd.grads[Object.keys(fx.grads)[0]].data);
+    // After an inference forward there is nothing to backpropagate through.
+    lstm.forward(tensor(fx.x), { ...state, grad: false });
+    expect(() => lstm.backward({ dOutput: tensor(fx.dOutput) })).toThrow(/inference forward does not keep them/);
     lstm.dispose();
   });
 

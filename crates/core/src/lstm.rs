@@ -105,12 +105,28 @@ fn activate<F: Fn(F32x4, &ActConsts) -> F32x4>(v: &mut [f32], bias: &[f32], k: &
     });
 }
 
+/// Where a forward puts its gates, and what it keeps for backward.
+pub enum ForwardStore<'a> {
+    /// Training: every tick's activations, for `lstm_seq_backward`.
+    Cache(CellCache<'a>),
+    /// Inference: nothing is kept. The gates of `chunk` ticks at a time go through `gates`
+    /// (chunk×B×G floats), so memory does not grow with T.
+    Scratch { gates: &'a mut [f32], chunk: usize },
+}
+
+/// Ticks per input-projection chunk of an inference forward: enough rows (about 512) for the
+/// product to run at full speed, at most T.
+pub fn infer_chunk_ticks(t: usize, b: usize) -> usize {
+    (512 / b.max(1)).clamp(1, t.max(1))
+}
+
 /// Forward of one layer in one direction over the whole sequence.
 ///
 /// - `x`: T×B×I, time-major, contiguous.
 /// - `h`, `c`: B×H. In: h0, c0. Out: h_N, c_N (state after the last tick processed).
 /// - `y`: output h_t of tick t, batch row b, unit j at `y[(t*B + b)*y_stride + j]`, so a
 ///   bidirectional layer writes both directions into one T×B×2H buffer (reverse: `y` starts at +H).
+/// - `store`: the training caches, or the inference scratch. Both give the same bits.
 /// - `bias`: G floats of scratch (b_ih + b_hh).
 /// - `lengths`: real ticks per sequence (padding at the end). A padded tick leaves h and c as they
 ///   are and outputs zeros, so a reverse direction starts at each sequence's last real tick.
@@ -124,7 +140,7 @@ pub fn lstm_seq_forward(
     c: &mut [f32],
     y: &mut [f32],
     y_stride: usize,
-    cache: CellCache,
+    store: ForwardStore,
     bias: &mut [f32],
     pb: &mut PackedB,
     ws: &mut GemmWorkspace,
@@ -133,36 +149,58 @@ pub fn lstm_seq_forward(
     let g4 = 4 * hid;
     debug_assert!(x.len() == tn * bn * input && h.len() == bn * hid && c.len() == bn * hid);
     debug_assert!(y.len() >= (tn * bn - 1) * y_stride + hid);
-    debug_assert!(cache.gates.len() == tn * bn * g4 && cache.cells.len() == tn * bn * hid);
+    // Training projects every tick at once into the cache; inference a chunk at a time.
+    let (gates, chunk, mut cache) = match store {
+        ForwardStore::Cache(CellCache { gates, cells, tanh_c, h_prev }) => {
+            debug_assert!(gates.len() == tn * bn * g4 && cells.len() == tn * bn * hid);
+            (gates, tn, Some((cells, tanh_c, h_prev)))
+        }
+        ForwardStore::Scratch { gates, chunk } => {
+            debug_assert!(chunk >= 1 && gates.len() >= chunk.min(tn) * bn * g4);
+            (gates, chunk.min(tn), None)
+        }
+    };
     for k in 0..g4 {
         bias[k] = w.b_ih[k] + w.b_hh[k];
     }
-    // Input projection of every tick at once: A[T·B, G] = X · W_ihᵀ.
-    gemm(tn * bn, g4, input, x, input, 1, w.w_ih, 1, input, cache.gates, g4, false, ws);
     // W_hhᵀ (H×G) packed once, reused by every tick.
     pb.pack(hid, g4, w.w_hh, 1, hid);
-    for step in 0..tn {
-        let t = tick(reverse, tn, step);
-        let rows = t * bn..(t + 1) * bn;
-        cache.h_prev[rows.start * hid..rows.end * hid].copy_from_slice(h);
-        let a = &mut cache.gates[rows.start * g4..rows.end * g4];
-        gemm_packed(bn, h, hid, 1, pb, a, g4, true, ws);
-        for bi in 0..bn {
-            let a = &mut a[bi * g4..(bi + 1) * g4];
-            let cell = &mut cache.cells[(rows.start + bi) * hid..(rows.start + bi + 1) * hid];
-            let h_row = &mut h[bi * hid..(bi + 1) * hid];
-            let c_row = &mut c[bi * hid..(bi + 1) * hid];
-            let y_row = &mut y[(t * bn + bi) * y_stride..(t * bn + bi) * y_stride + hid];
-            if lengths.map_or(false, |l| t >= l[bi]) {
-                y_row.fill(0.0);
-                cell.copy_from_slice(c_row);
-                continue;
+    let mut step0 = 0;
+    while step0 < tn {
+        let steps = chunk.min(tn - step0);
+        // The chunk's ticks are contiguous in either direction: [first, first + steps).
+        let first = if reverse { tn - step0 - steps } else { step0 };
+        // Input projection of the chunk's ticks at once: A[steps·B, G] = X · W_ihᵀ.
+        let xs = &x[first * bn * input..(first + steps) * bn * input];
+        gemm(steps * bn, g4, input, xs, input, 1, w.w_ih, 1, input, &mut gates[..steps * bn * g4], g4, false, ws);
+        for step in step0..step0 + steps {
+            let t = tick(reverse, tn, step);
+            let rows = t * bn..(t + 1) * bn;
+            if let Some((_, _, h_prev)) = cache.as_mut() {
+                h_prev[rows.start * hid..rows.end * hid].copy_from_slice(h);
             }
-            let tc = &mut cache.tanh_c[(rows.start + bi) * hid..(rows.start + bi + 1) * hid];
-            lstm_cell_forward(a, bias, c_row, h_row, Some(tc), hid);
-            cell.copy_from_slice(c_row);
-            y_row.copy_from_slice(h_row);
+            let a = &mut gates[(t - first) * bn * g4..(t - first + 1) * bn * g4];
+            gemm_packed(bn, h, hid, 1, pb, a, g4, true, ws);
+            for bi in 0..bn {
+                let a = &mut a[bi * g4..(bi + 1) * g4];
+                let r = rows.start + bi;
+                let h_row = &mut h[bi * hid..(bi + 1) * hid];
+                let c_row = &mut c[bi * hid..(bi + 1) * hid];
+                let y_row = &mut y[r * y_stride..r * y_stride + hid];
+                let padded = lengths.map_or(false, |l| t >= l[bi]);
+                if padded {
+                    y_row.fill(0.0);
+                } else {
+                    let tc = cache.as_mut().map(|(_, tanh_c, _)| &mut tanh_c[r * hid..(r + 1) * hid]);
+                    lstm_cell_forward(a, bias, c_row, h_row, tc, hid);
+                    y_row.copy_from_slice(h_row);
+                }
+                if let Some((cells, _, _)) = cache.as_mut() {
+                    cells[r * hid..(r + 1) * hid].copy_from_slice(c_row);
+                }
+            }
         }
+        step0 += steps;
     }
 }
 
@@ -351,10 +389,14 @@ impl LstmConfig {
     }
 }
 
-/// Regions of the activation arena for one (T, B).
+/// Regions of the activation arena for one (T, B) and mode.
 struct Acts {
     t: usize,
     b: usize,
+    /// Inference layout: no caches and no backward buffers; the layers' outputs take turns in two
+    /// buffers and the gates pass through a chunk of `chunk` ticks.
+    infer: bool,
+    chunk: usize,
     /// T×B×I, time-major copy of the input.
     x: Region,
     /// Per layer: T×B×D·H outputs (time-major).
@@ -366,7 +408,7 @@ struct Acts {
     c0: Region,
     hn: Region,
     cn: Region,
-    /// Per layer-direction caches.
+    /// Per layer-direction caches (training), or one chunk×B×G scratch shared by all (inference).
     gates: Vec<Region>,
     cells: Vec<Region>,
     tanh_c: Vec<Region>,
@@ -385,36 +427,34 @@ struct Acts {
 }
 
 impl Acts {
-    fn new(cfg: &LstmConfig, t: usize, b: usize) -> (Acts, usize) {
-        let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
-        let (tb, dh_w, ld) = (t * b, cfg.dirs() * cfg.hidden_size, cfg.num_layers * cfg.dirs());
+    fn new(cfg: &LstmConfig, t: usize, b: usize, infer: bool) -> (Acts, usize) {
+        let h = cfg.hidden_size;
+        let (tb, dh_w, ld, l_n) = (t * b, cfg.dirs() * cfg.hidden_size, cfg.num_layers * cfg.dirs(), cfg.num_layers);
         let widest = cfg.input_size.max(dh_w);
         let mut l = Layout::new();
-        let acts = Acts {
-            t,
-            b,
-            x: l.take(tb * cfg.input_size),
-            layer_out: (0..l_n).map(|_| l.take(tb * dh_w)).collect(),
-            out_user: l.take(tb * dh_w),
-            h0: l.take(ld * b * h),
-            c0: l.take(ld * b * h),
-            hn: l.take(ld * b * h),
-            cn: l.take(ld * b * h),
-            gates: (0..ld).map(|_| l.take(tb * 4 * h)).collect(),
-            cells: (0..ld).map(|_| l.take(tb * h)).collect(),
-            tanh_c: (0..ld).map(|_| l.take(tb * h)).collect(),
-            h_prev: (0..ld).map(|_| l.take(tb * h)).collect(),
-            bias: l.take(4 * h),
-            last: l.take(b * dh_w),
-            dy: l.take(tb * dh_w),
-            dh_scratch: l.take(b * h),
-            dbuf: [l.take(tb * widest), l.take(tb * widest)],
-            da: l.take(tb * 4 * h),
-            dh0: l.take(ld * b * h),
-            dc0: l.take(ld * b * h),
-            dx_user: l.take(tb * cfg.input_size),
+        let x = l.take(tb * cfg.input_size);
+        let (layer_out, out_user) = if infer {
+            // Layer k reads buffer (k-1)%2 and writes k%2; the batch-first copy of the top layer's
+            // output goes to the other one, whose content (layer L-2's output) is spent by then.
+            let pp = [l.take(tb * dh_w), if l_n > 1 { l.take(tb * dh_w) } else { Region::default() }];
+            let out_user = if l_n > 1 { pp[l_n % 2] } else { l.take(tb * dh_w) };
+            ((0..l_n).map(|k| pp[k % 2]).collect(), out_user)
+        } else {
+            ((0..l_n).map(|_| l.take(tb * dh_w)).collect(), l.take(tb * dh_w))
         };
-        let _ = dirs;
+        let (h0, c0, hn, cn) = (l.take(ld * b * h), l.take(ld * b * h), l.take(ld * b * h), l.take(ld * b * h));
+        let chunk = if infer { infer_chunk_ticks(t, b) } else { t };
+        let gates = if infer { vec![l.take(chunk * b * 4 * h); ld] } else { (0..ld).map(|_| l.take(tb * 4 * h)).collect() };
+        // Training only: a layout that is empty in inference.
+        let mut train = |len: usize| if infer { Region::default() } else { l.take(len) };
+        let cells = (0..ld).map(|_| train(tb * h)).collect();
+        let tanh_c = (0..ld).map(|_| train(tb * h)).collect();
+        let h_prev = (0..ld).map(|_| train(tb * h)).collect();
+        let (dy, dh_scratch) = (train(tb * dh_w), train(b * h));
+        let dbuf = [train(tb * widest), train(tb * widest)];
+        let (da, dh0, dc0, dx_user) = (train(tb * 4 * h), train(ld * b * h), train(ld * b * h), train(tb * cfg.input_size));
+        let (bias, last) = (l.take(4 * h), l.take(b * dh_w));
+        let acts = Acts { t, b, infer, chunk, x, layer_out, out_user, h0, c0, hn, cn, gates, cells, tanh_c, h_prev, bias, last, dy, dh_scratch, dbuf, da, dh0, dc0, dx_user };
         (acts, l.total())
     }
 }
@@ -623,8 +663,8 @@ impl Lstm {
     }
 
     /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
-    fn fit(&mut self, t: usize, b: usize) -> Result<()> {
-        let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b);
+    fn fit(&mut self, t: usize, b: usize, infer: bool) -> Result<()> {
+        let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b && a.infer == infer);
         if !same {
             // Refuse sizes whose layout would overflow before computing it.
             let c = &self.cfg;
@@ -632,7 +672,7 @@ impl Lstm {
             if (t as u64) * (b as u64) * per_tick > crate::error::MAX_FLOATS * 4 {
                 return Err(Error::Value(format!("LSTM.forward: T={} B={} needs more activation memory than wasm32 has", t, b)));
             }
-            let (acts, total) = Acts::new(&self.cfg, t, b);
+            let (acts, total) = Acts::new(&self.cfg, t, b, infer);
             self.arena.fit(total)?;
             self.acts = Some(acts);
         }
@@ -642,6 +682,9 @@ impl Lstm {
     /// Pointer to one of the result buffers of the latest forward/backward, and its length.
     pub fn buffer(&self, which: LstmBuffer) -> Option<(*const f32, usize)> {
         let a = self.acts.as_ref()?;
+        if a.infer && matches!(which, LstmBuffer::DInput | LstmBuffer::DH0 | LstmBuffer::DC0) {
+            return None;
+        }
         let r = match which {
             LstmBuffer::Output => {
                 if self.batch_first {
@@ -675,6 +718,7 @@ impl Lstm {
 
     /// Forward over `x` ([T, B, I], or [B, T, I] when `batch_first`), from h0/c0 ([L·D, B, H]) or zeros.
     /// `lengths` (B values in 1..=T) marks each sequence's real ticks; later ticks are padding.
+    /// Keeps the activations `backward` needs.
     pub fn forward(
         &mut self,
         x: &[f32],
@@ -684,6 +728,38 @@ impl Lstm {
         h0: Option<&[f32]>,
         c0: Option<&[f32]>,
         lengths: Option<&[i32]>,
+    ) -> Result<()> {
+        self.run_forward(x, t, b, batch_first, h0, c0, lengths, false)
+    }
+
+    /// `forward` for inference: the same outputs, bit for bit, without the activations `backward`
+    /// needs. Memory no longer holds T×B×7H floats per layer-direction, only each layer's output
+    /// and a chunk of gates; `backward` is refused until the next `forward`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn infer(
+        &mut self,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        batch_first: bool,
+        h0: Option<&[f32]>,
+        c0: Option<&[f32]>,
+        lengths: Option<&[i32]>,
+    ) -> Result<()> {
+        self.run_forward(x, t, b, batch_first, h0, c0, lengths, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_forward(
+        &mut self,
+        x: &[f32],
+        t: usize,
+        b: usize,
+        batch_first: bool,
+        h0: Option<&[f32]>,
+        c0: Option<&[f32]>,
+        lengths: Option<&[i32]>,
+        infer: bool,
     ) -> Result<()> {
         let cfg = self.cfg;
         let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
@@ -707,7 +783,7 @@ impl Lstm {
                 return Err(Error::Value(format!("LSTM.forward: lengths[{}] is {}, expected 1..={} (the padded length T)", i, l[i], t)));
             }
         }
-        self.fit(t, b)?;
+        self.fit(t, b, infer)?;
         self.have_forward = false;
         self.batch_first = batch_first;
         self.has_lengths = lengths.is_some();
@@ -765,7 +841,11 @@ impl Lstm {
                     cn,
                     y,
                     dh_w,
-                    CellCache { gates, cells, tanh_c, h_prev },
+                    if a.infer {
+                        ForwardStore::Scratch { gates, chunk: a.chunk }
+                    } else {
+                        ForwardStore::Cache(CellCache { gates, cells, tanh_c, h_prev })
+                    },
                     bias,
                     &mut self.pb,
                     &mut self.ws,
@@ -785,7 +865,7 @@ impl Lstm {
                 }
             }
         }
-        self.have_forward = true;
+        self.have_forward = !infer;
         Ok(())
     }
 
@@ -798,7 +878,9 @@ impl Lstm {
     /// the input is data), and `buffer(DInput)` is then stale.
     pub fn backward(&mut self, dy_in: DyIn, dhn: Option<&[f32]>, dcn: Option<&[f32]>, zero_first: bool, need_dx: bool) -> Result<()> {
         if !self.have_forward {
-            return Err(Error::State("LSTM.backward: call forward first (backward needs its activations)".into()));
+            return Err(Error::State(
+                "LSTM.backward: call forward first (backward needs its activations; an inference forward does not keep them)".into(),
+            ));
         }
         let cfg = self.cfg;
         let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
@@ -1054,6 +1136,50 @@ mod tests {
         let mut dx = vec![0.0; x.len()];
         transpose_rows(&read(&tm, LstmBuffer::DInput), &mut dx, t, b, 3);
         assert_eq!(read(&bf, LstmBuffer::DInput), dx);
+    }
+
+    #[test]
+    fn inference_forward_gives_training_forwards_bits_with_less_memory() {
+        let l = |i, h, n, bi| LstmConfig { input_size: i, hidden_size: h, num_layers: n, bidirectional: bi };
+        // (config, T, B, batch_first, lengths): B = 64 makes chunks of 8 ticks, so T = 21 ends in a
+        // partial chunk, and a reverse direction walks the chunks from the end.
+        let runs: Vec<(LstmConfig, usize, usize, bool, Option<Vec<i32>>)> = vec![
+            (l(3, 5, 1, false), 21, 64, false, None),
+            (l(3, 5, 3, true), 21, 64, true, None),
+            (l(4, 6, 2, true), 9, 3, false, Some(vec![9, 4, 1])),
+            (l(2, 7, 2, false), 600, 1, false, None),
+        ];
+        for (cfg, t, b, batch_first, lengths) in runs {
+            let sn = cfg.num_layers * cfg.dirs() * b * cfg.hidden_size;
+            let x = data(t * b * cfg.input_size, 8, 1.0);
+            let (h0, c0) = (data(sn, 9, 0.5), data(sn, 10, 0.5));
+            let lengths = lengths.as_deref();
+            let mut train = Lstm::new(cfg, 4).unwrap();
+            let mut infer = Lstm::new(cfg, 4).unwrap();
+            train.forward(&x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
+            infer.infer(&x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
+            for which in [LstmBuffer::Output, LstmBuffer::LastOutput, LstmBuffer::HN, LstmBuffer::CN] {
+                assert_eq!(read(&train, which), read(&infer, which), "{:?} T={} B={} {:?}", cfg, t, b, which);
+            }
+            assert!(infer.buffer(LstmBuffer::DInput).is_none());
+            let dy = data(t * b * cfg.dirs() * cfg.hidden_size, 11, 1.0);
+            let e = infer.backward(DyIn::Sequence(&dy), None, None, true, true).unwrap_err();
+            assert!(e.message().contains("inference forward"), "{}", e.message());
+            assert!(
+                2 * infer.bytes() < train.bytes(),
+                "{:?} T={} B={}: inference holds {} bytes, training {}",
+                cfg,
+                t,
+                b,
+                infer.bytes(),
+                train.bytes()
+            );
+            // A training forward after it allows backward again, with the training run's gradient.
+            infer.forward(&x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
+            infer.backward(DyIn::Sequence(&dy), None, None, true, true).unwrap();
+            train.backward(DyIn::Sequence(&dy), None, None, true, true).unwrap();
+            assert_eq!(infer.grads, train.grads);
+        }
     }
 
     /// L = Σ output·r + Σ hN·rh + Σ cN·rc, in f64 through the reference.

@@ -270,10 +270,11 @@ pub extern "C" fn lstmw_lstm_bytes(h: u32) -> usize {
 }
 
 
-/// Forward over x at `x_ptr` ([T,B,I], or [B,T,I] if `batch_first`); h0/c0 at their addresses or 0;
+/// Forward over x at `x_ptr` ([T,B,I], or [B,T,I] with flag bit 0); h0/c0 at their addresses or 0;
 /// `lengths_ptr`: B i32 real lengths, or 0 when every sequence fills all T ticks.
+/// `flags`: bit 0 batch-first; bit 1 inference (keep nothing for backward).
 #[no_mangle]
-pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch_first: u32, h0_ptr: usize, c0_ptr: usize, lengths_ptr: usize) -> i32 {
+pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, flags: u32, h0_ptr: usize, c0_ptr: usize, lengths_ptr: usize) -> i32 {
     with_lstm(h, |l| {
         let cfg = l.cfg;
         let (t, b) = (t as usize, b as usize);
@@ -288,7 +289,8 @@ pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, batch
                 return fail(BAD_POINTER, format!("LSTM.forward: {} overlaps the layer's own memory", name));
             }
         }
-        report(l.forward(x, t, b, batch_first != 0, h0, c0, lengths))
+        let batch_first = flags & 1 != 0;
+        report(if flags & 2 != 0 { l.infer(x, t, b, batch_first, h0, c0, lengths) } else { l.forward(x, t, b, batch_first, h0, c0, lengths) })
     })
 }
 
