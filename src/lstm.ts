@@ -58,7 +58,7 @@ export interface LSTMForwardOptions {
   /**
    * Keep the activations `backward` needs (default `true`). With `false` the forward runs for
    * inference: the same output bit for bit, without the T·B·7H floats per layer-direction of
-   * caches (about 9× less wasm memory for 2 layers of 256 units, and a little faster), and
+   * caches (about 6× less wasm memory for 2 layers of 256 units, and about 3 % faster), and
    * `backward` refuses until the next forward with `grad: true`. `Sequential.predict` and
    * `evaluate` always run this way.
    */

@@ -103,6 +103,11 @@ impl GemmWorkspace {
     pub fn new() -> Self {
         GemmWorkspace { apack: Vec::new(), bpack: PackedB::new() }
     }
+
+    /// Bytes of memory held.
+    pub fn bytes(&self) -> usize {
+        self.apack.capacity() * 4 + self.bpack.bytes()
+    }
 }
 
 /// `B` (`k×n`) packed once into column blocks — k-major inside a block (for
@@ -144,6 +149,11 @@ impl PackedB {
     /// An empty packing (`k == n == 0`) in `NR`-wide panels, for [`gemm_packed`].
     pub fn new() -> Self {
         PackedB { k: 0, n: 0, block: NR, off: 0, data: Vec::new() }
+    }
+
+    /// Bytes of memory held.
+    pub fn bytes(&self) -> usize {
+        self.data.capacity() * 4
     }
 
     /// An empty packing in [`RB`]-wide blocks, for [`gemv_packed`].

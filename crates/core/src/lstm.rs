@@ -142,6 +142,7 @@ pub fn lstm_seq_forward(
     y_stride: usize,
     store: ForwardStore,
     bias: &mut [f32],
+    pb_ih: &mut PackedB,
     pb: &mut PackedB,
     ws: &mut GemmWorkspace,
 ) {
@@ -163,7 +164,8 @@ pub fn lstm_seq_forward(
     for k in 0..g4 {
         bias[k] = w.b_ih[k] + w.b_hh[k];
     }
-    // W_hhᵀ (H×G) packed once, reused by every tick.
+    // W_ihᵀ (I×G) and W_hhᵀ (H×G) packed once, reused by every chunk and every tick.
+    pb_ih.pack(input, g4, w.w_ih, 1, input);
     pb.pack(hid, g4, w.w_hh, 1, hid);
     let mut step0 = 0;
     while step0 < tn {
@@ -172,7 +174,7 @@ pub fn lstm_seq_forward(
         let first = if reverse { tn - step0 - steps } else { step0 };
         // Input projection of the chunk's ticks at once: A[steps·B, G] = X · W_ihᵀ.
         let xs = &x[first * bn * input..(first + steps) * bn * input];
-        gemm(steps * bn, g4, input, xs, input, 1, w.w_ih, 1, input, &mut gates[..steps * bn * g4], g4, false, ws);
+        gemm_packed(steps * bn, xs, input, 1, pb_ih, &mut gates[..steps * bn * g4], g4, false, ws);
         for step in step0..step0 + steps {
             let t = tick(reverse, tn, step);
             let rows = t * bn..(t + 1) * bn;
@@ -507,6 +509,8 @@ pub struct Lstm {
     /// Real ticks per sequence of the latest forward, when it was given lengths.
     lengths: Vec<usize>,
     has_lengths: bool,
+    /// Forward's packed W_ihᵀ and W_hhᵀ of the layer-direction being run (backward reuses `pb`).
+    pb_ih: PackedB,
     pb: PackedB,
     ws: GemmWorkspace,
     /// Streaming: the weights of every layer packed once, valid while `step_epoch` matches, each
@@ -545,6 +549,7 @@ impl Lstm {
             have_forward: false,
             lengths: Vec::new(),
             has_lengths: false,
+            pb_ih: PackedB::new(),
             pb: PackedB::new(),
             ws: GemmWorkspace::new(),
             step_packs: Vec::new(),
@@ -659,7 +664,9 @@ impl Lstm {
 
     /// Bytes of wasm memory held by this network (parameters, gradients, activations, scratch).
     pub fn bytes(&self) -> usize {
-        (self.params.capacity() + self.grads.capacity()) * 4 + self.arena.bytes()
+        let step = self.step_packs.iter().map(|(a, b)| a.bytes() + b.bytes()).sum::<usize>()
+            + self.step_row_packs.iter().map(PackedB::bytes).sum::<usize>();
+        (self.params.capacity() + self.grads.capacity()) * 4 + self.arena.bytes() + self.pb_ih.bytes() + self.pb.bytes() + self.ws.bytes() + step + self.step_out.capacity() * 4
     }
 
     /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
@@ -847,6 +854,7 @@ impl Lstm {
                         ForwardStore::Cache(CellCache { gates, cells, tanh_c, h_prev })
                     },
                     bias,
+                    &mut self.pb_ih,
                     &mut self.pb,
                     &mut self.ws,
                 );
