@@ -399,11 +399,13 @@ struct Acts {
     /// buffers and the gates pass through a chunk of `chunk` ticks.
     infer: bool,
     chunk: usize,
+    /// Whether the caller's layout is batch-first (the buffers in that layout exist only then).
+    batch_first: bool,
     /// T×B×I, time-major copy of the input.
     x: Region,
     /// Per layer: T×B×D·H outputs (time-major).
     layer_out: Vec<Region>,
-    /// T×B×D·H: the network output in the caller's layout (only written when batch-first).
+    /// T×B×D·H: the network output in the caller's layout (batch-first only; empty otherwise).
     out_user: Region,
     /// L·D×B×H each.
     h0: Region,
@@ -429,7 +431,7 @@ struct Acts {
 }
 
 impl Acts {
-    fn new(cfg: &LstmConfig, t: usize, b: usize, infer: bool) -> (Acts, usize) {
+    fn new(cfg: &LstmConfig, t: usize, b: usize, infer: bool, batch_first: bool) -> (Acts, usize) {
         let h = cfg.hidden_size;
         let (tb, dh_w, ld, l_n) = (t * b, cfg.dirs() * cfg.hidden_size, cfg.num_layers * cfg.dirs(), cfg.num_layers);
         let widest = cfg.input_size.max(dh_w);
@@ -439,10 +441,16 @@ impl Acts {
             // Layer k reads buffer (k-1)%2 and writes k%2; the batch-first copy of the top layer's
             // output goes to the other one, whose content (layer L-2's output) is spent by then.
             let pp = [l.take(tb * dh_w), if l_n > 1 { l.take(tb * dh_w) } else { Region::default() }];
-            let out_user = if l_n > 1 { pp[l_n % 2] } else { l.take(tb * dh_w) };
+            let out_user = if !batch_first {
+                Region::default()
+            } else if l_n > 1 {
+                pp[l_n % 2]
+            } else {
+                l.take(tb * dh_w)
+            };
             ((0..l_n).map(|k| pp[k % 2]).collect(), out_user)
         } else {
-            ((0..l_n).map(|_| l.take(tb * dh_w)).collect(), l.take(tb * dh_w))
+            ((0..l_n).map(|_| l.take(tb * dh_w)).collect(), l.take(if batch_first { tb * dh_w } else { 0 }))
         };
         let (h0, c0, hn, cn) = (l.take(ld * b * h), l.take(ld * b * h), l.take(ld * b * h), l.take(ld * b * h));
         let chunk = if infer { infer_chunk_ticks(t, b) } else { t };
@@ -454,9 +462,9 @@ impl Acts {
         let h_prev = (0..ld).map(|_| train(tb * h)).collect();
         let (dy, dh_scratch) = (train(tb * dh_w), train(b * h));
         let dbuf = [train(tb * widest), train(tb * widest)];
-        let (da, dh0, dc0, dx_user) = (train(tb * 4 * h), train(ld * b * h), train(ld * b * h), train(tb * cfg.input_size));
+        let (da, dh0, dc0, dx_user) = (train(tb * 4 * h), train(ld * b * h), train(ld * b * h), train(if batch_first { tb * cfg.input_size } else { 0 }));
         let (bias, last) = (l.take(4 * h), l.take(b * dh_w));
-        let acts = Acts { t, b, infer, chunk, x, layer_out, out_user, h0, c0, hn, cn, gates, cells, tanh_c, h_prev, bias, last, dy, dh_scratch, dbuf, da, dh0, dc0, dx_user };
+        let acts = Acts { t, b, infer, chunk, batch_first, x, layer_out, out_user, h0, c0, hn, cn, gates, cells, tanh_c, h_prev, bias, last, dy, dh_scratch, dbuf, da, dh0, dc0, dx_user };
         (acts, l.total())
     }
 }
@@ -670,8 +678,8 @@ impl Lstm {
     }
 
     /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
-    fn fit(&mut self, t: usize, b: usize, infer: bool) -> Result<()> {
-        let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b && a.infer == infer);
+    fn fit(&mut self, t: usize, b: usize, infer: bool, batch_first: bool) -> Result<()> {
+        let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b && a.infer == infer && a.batch_first == batch_first);
         if !same {
             // Refuse sizes whose layout would overflow before computing it.
             let c = &self.cfg;
@@ -679,7 +687,7 @@ impl Lstm {
             if (t as u64) * (b as u64) * per_tick > crate::error::MAX_FLOATS * 4 {
                 return Err(Error::Value(format!("LSTM.forward: T={} B={} needs more activation memory than wasm32 has", t, b)));
             }
-            let (acts, total) = Acts::new(&self.cfg, t, b, infer);
+            let (acts, total) = Acts::new(&self.cfg, t, b, infer, batch_first);
             self.arena.fit(total)?;
             self.acts = Some(acts);
         }
@@ -790,7 +798,7 @@ impl Lstm {
                 return Err(Error::Value(format!("LSTM.forward: lengths[{}] is {}, expected 1..={} (the padded length T)", i, l[i], t)));
             }
         }
-        self.fit(t, b, infer)?;
+        self.fit(t, b, infer, batch_first)?;
         self.have_forward = false;
         self.batch_first = batch_first;
         self.has_lengths = lengths.is_some();
