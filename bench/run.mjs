@@ -408,6 +408,13 @@ if (targets.length) {
   log();
 }
 
+const w2lw = summary.W2?.libraries['lstm-wasm'];
+if (w2lw?.memory?.layerBytes) {
+  const m = w2lw.memory;
+  const mb = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+  log('W2 memory (lstm-wasm): what the LSTM holds (parameters, gradients, packed weights, activations)');
+  log(`  forward(x, { grad: false }) ${mb(m.layerBytes)}; forward(x), keeping what backward needs, ${mb(m.layerBytesWithGrad)}\n`);
+}
 const w3lw = summary.W3?.libraries['lstm-wasm'];
 if (w3lw?.memory) {
   const m = w3lw.memory;

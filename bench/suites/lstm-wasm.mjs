@@ -52,8 +52,20 @@ async function w2() {
   const x = new Tensor(uniform(s.ticks * s.batch * s.input, 7), [s.ticks, s.batch, s.input]);
   // Inference, as the peers do: `grad: false` keeps no training caches (same output bits).
   const times = await measure(() => lstm.forward(x, { grad: false }), { warmup: 2, samples: opts.samples, minSamples: opts.minSamples, budgetMs: opts.budgetMs });
+  // What the layer holds for inference, and what a training forward (caches for backward) holds.
+  const inferenceBytes = lstm.memoryBytes;
   lstm.dispose();
-  return { times, seqsPerSample: s.batch, variant: 'LSTM({ numLayers: 2 }).forward(x [100,64,64], { grad: false })' };
+  const training = new LSTM({ inputSize: s.input, hiddenSize: s.hidden, numLayers: s.layers, seed: 1 });
+  training.forward(x);
+  const trainingBytes = training.memoryBytes;
+  training.dispose();
+  const rt = await ready();
+  return {
+    times,
+    seqsPerSample: s.batch,
+    variant: 'LSTM({ numLayers: 2 }).forward(x [100,64,64], { grad: false })',
+    memory: { wasmMemoryBytes: rt.memoryBytes(), layerBytes: inferenceBytes, layerBytesWithGrad: trainingBytes },
+  };
 }
 
 /** Bytes W3 needs in principle (fp32): parameters, gradients, Adam m and v, and activations. */
