@@ -189,7 +189,7 @@ export function sample(model: Sequential, meta: CharMeta, prime: string, length:
     for (const l of model.layers) {
       if (l instanceof Embedding) x = l.forward({ data: ids, shape: [1, ids.length] });
       else if (l instanceof LSTM) {
-        const r = l.forward(x!, states.get(l) ?? {});
+        const r = l.forward(x!, { ...states.get(l), grad: false });
         states.set(l, { h0: r.hN, c0: r.cN });
         x = r.output;
       } else if (l instanceof Dense) x = l.forward(x!);
