@@ -124,31 +124,33 @@ pub fn exp4_with(x: F32x4, k: &ActConsts) -> F32x4 {
 /// e^x for x already in [-87, 88] (no clamp).
 #[inline(always)]
 fn exp4_in_range_with(x: F32x4, k: &ActConsts) -> F32x4 {
-    let v = x.mul(k.log2e).add(k.magic);
-    let n = v.sub(k.magic);
-    let r = x.sub(n.mul(k.ln2_hi)).sub(n.mul(k.ln2_lo));
-    // e^r = 1 + c4·r + c3·r² + c2·r³ + c1·r⁴ + c0·r⁵, by Estrin's scheme: the activation loops are
-    // bound by the length of this dependency chain, which Estrin cuts from 10 operations to 6.
-    let r2 = r.mul(r);
-    let lo = k.one.add(k.c[4].mul(r));
-    let mid = k.c[3].add(k.c[2].mul(r));
-    let hi = k.c[1].add(k.c[0].mul(r));
-    lo.add(r2.mul(mid.add(r2.mul(hi)))).mul(v.shl23_bits())
+    exp4_reduced::<false>(x, k)
 }
 
 /// e^-x for x already in [-88, 87]: `exp4_in_range_with(-x)` to the bit, with the negation folded
-/// into the constants (one operation fewer on the chain). With s = x + n·ln2 (= -r exactly, as
-/// rounding is symmetric), the odd powers of r change sign.
+/// into the constants (one operation fewer on the chain).
 #[inline(always)]
 fn exp4_neg_in_range_with(x: F32x4, k: &ActConsts) -> F32x4 {
-    let v = x.mul(k.neg_log2e).add(k.magic);
+    exp4_reduced::<true>(x, k)
+}
+
+/// e^x (NEG = false) or e^-x (NEG = true). With n = round(±x·log2 e), the reduced argument is
+/// r = ±x − n·ln2, and e^r = 1 + c4·r + c3·r² + c2·r³ + c1·r⁴ + c0·r⁵ by Estrin's scheme (the
+/// activation loops are bound by the length of this dependency chain, which Estrin cuts from 10
+/// operations to 6). For NEG the code works with s = x + n·ln2, which is −r exactly (rounding is
+/// symmetric), so the odd powers of r change sign: `pm` adds for e^x and subtracts for e^-x.
+#[inline(always)]
+fn exp4_reduced<const NEG: bool>(x: F32x4, k: &ActConsts) -> F32x4 {
+    let pm = |a: F32x4, b: F32x4| if NEG { a.sub(b) } else { a.add(b) };
+    let v = x.mul(if NEG { k.neg_log2e } else { k.log2e }).add(k.magic);
     let n = v.sub(k.magic);
-    let s = x.add(n.mul(k.ln2_hi)).add(n.mul(k.ln2_lo));
-    let s2 = s.mul(s);
-    let lo = k.one.sub(k.c[4].mul(s));
-    let mid = k.c[3].sub(k.c[2].mul(s));
-    let hi = k.c[1].sub(k.c[0].mul(s));
-    lo.add(s2.mul(mid.add(s2.mul(hi)))).mul(v.shl23_bits())
+    // r = x − n·ln2 (or s = x + n·ln2), ln2 in two parts.
+    let r = if NEG { x.add(n.mul(k.ln2_hi)).add(n.mul(k.ln2_lo)) } else { x.sub(n.mul(k.ln2_hi)).sub(n.mul(k.ln2_lo)) };
+    let r2 = r.mul(r);
+    let lo = pm(k.one, k.c[4].mul(r));
+    let mid = pm(k.c[3], k.c[2].mul(r));
+    let hi = pm(k.c[1], k.c[0].mul(r));
+    lo.add(r2.mul(mid.add(r2.mul(hi)))).mul(v.shl23_bits())
 }
 
 /// Four sigmoids: 1 / (1 + e^-x), with x clamped to [-88, 87] (e^-x stays a normal float).

@@ -105,6 +105,15 @@ fn activate<F: Fn(F32x4, &ActConsts) -> F32x4>(v: &mut [f32], bias: &[f32], k: &
     });
 }
 
+/// What `Lstm::forward_keeping` keeps once it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The activations `backward` needs (training).
+    ForBackward,
+    /// Nothing (inference).
+    Nothing,
+}
+
 /// Where a forward puts its gates, and what it keeps for backward.
 pub enum ForwardStore<'a> {
     /// Training: every tick's activations, for `lstm_seq_backward`.
@@ -744,15 +753,17 @@ impl Lstm {
         c0: Option<&[f32]>,
         lengths: Option<&[i32]>,
     ) -> Result<()> {
-        self.run_forward(x, t, b, batch_first, h0, c0, lengths, false)
+        self.forward_keeping(Keep::ForBackward, x, t, b, batch_first, h0, c0, lengths)
     }
 
-    /// `forward` for inference: the same outputs, bit for bit, without the activations `backward`
-    /// needs. Memory no longer holds T×B×7H floats per layer-direction, only each layer's output
-    /// and a chunk of gates; `backward` is refused until the next `forward`.
+    /// `forward`, keeping the activations for `backward` or nothing. `Keep::Nothing` (inference)
+    /// gives the same outputs, bit for bit, without T×B×7H floats per layer-direction: memory holds
+    /// only each layer's output and a chunk of gates, and `backward` is refused until the next
+    /// forward that keeps them.
     #[allow(clippy::too_many_arguments)]
-    pub fn infer(
+    pub fn forward_keeping(
         &mut self,
+        keep: Keep,
         x: &[f32],
         t: usize,
         b: usize,
@@ -761,21 +772,7 @@ impl Lstm {
         c0: Option<&[f32]>,
         lengths: Option<&[i32]>,
     ) -> Result<()> {
-        self.run_forward(x, t, b, batch_first, h0, c0, lengths, true)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn run_forward(
-        &mut self,
-        x: &[f32],
-        t: usize,
-        b: usize,
-        batch_first: bool,
-        h0: Option<&[f32]>,
-        c0: Option<&[f32]>,
-        lengths: Option<&[i32]>,
-        infer: bool,
-    ) -> Result<()> {
+        let infer = keep == Keep::Nothing;
         let cfg = self.cfg;
         let (h, dirs, l_n) = (cfg.hidden_size, cfg.dirs(), cfg.num_layers);
         if t == 0 || b == 0 {
@@ -1173,7 +1170,7 @@ mod tests {
             let mut train = Lstm::new(cfg, 4).unwrap();
             let mut infer = Lstm::new(cfg, 4).unwrap();
             train.forward(&x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
-            infer.infer(&x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
+            infer.forward_keeping(Keep::Nothing, &x, t, b, batch_first, Some(&h0), Some(&c0), lengths).unwrap();
             for which in [LstmBuffer::Output, LstmBuffer::LastOutput, LstmBuffer::HN, LstmBuffer::CN] {
                 assert_eq!(read(&train, which), read(&infer, which), "{:?} T={} B={} {:?}", cfg, t, b, which);
             }

@@ -18,7 +18,7 @@ use lstm_core::optim::{Clip, Optimizer, Rule};
 use lstm_core::error::Error;
 use lstm_core::gemm::{gemm, gemm_ref, GemmWorkspace};
 use lstm_core::loss::{mse_masked, softmax_cross_entropy_stats};
-use lstm_core::lstm::{DyIn, Lstm, LstmBuffer, LstmConfig};
+use lstm_core::lstm::{DyIn, Keep, Lstm, LstmBuffer, LstmConfig};
 use std::cell::RefCell;
 
 const OK: i32 = 0;
@@ -290,7 +290,8 @@ pub extern "C" fn lstmw_lstm_forward(h: u32, x_ptr: usize, t: u32, b: u32, flags
             }
         }
         let batch_first = flags & 1 != 0;
-        report(if flags & 2 != 0 { l.infer(x, t, b, batch_first, h0, c0, lengths) } else { l.forward(x, t, b, batch_first, h0, c0, lengths) })
+        let keep = if flags & 2 != 0 { Keep::Nothing } else { Keep::ForBackward };
+        report(l.forward_keeping(keep, x, t, b, batch_first, h0, c0, lengths))
     })
 }
 
