@@ -100,6 +100,26 @@ describe('one object, many calls', () => {
     lstm.dispose();
   });
 
+  test('training and inference forwards alternating over varying shapes: no growth once both were seen', async () => {
+    const rt = await build('simd');
+    const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 3, runtime: rt });
+    const shapes: [number, number][] = [[1, 1], [5, 2], [9, 3], [2, 4]];
+    const run = ([t, b]: [number, number], i: number) => {
+      const x = randomTensor([t, b, 3], i + 1);
+      const inference = lstm.forward(x, { grad: false }).output;
+      const { output } = lstm.forward(x);
+      expect(inference.data).toEqual(output.data);
+      return lstm.backward({ dOutput: new Tensor(output.data.map((v) => v * 0.5), output.shape) });
+    };
+    shapes.forEach(run);
+    const warm = usage(rt);
+    const first = bitsHash(run([5, 2], 0).dInput.data);
+    repeat(0, 2000, (i) => run(shapes[(i * 3) % shapes.length], i));
+    expect(usage(rt)).toEqual(warm);
+    expect(bitsHash(run([5, 2], 0).dInput.data)).toBe(first);
+    lstm.dispose();
+  });
+
   test('5,000 trainOnBatch steps on one Sequential: no growth after the first step', async () => {
     const rt = await build('simd');
     const model = new Sequential([new LSTM({ inputSize: 3, hiddenSize: 5, seed: 8, runtime: rt }), new Dense({ inputSize: 5, units: 2, seed: 9, runtime: rt })], { runtime: rt });
