@@ -6,13 +6,15 @@
  *   lstm-wasm tag --model <file> "The cat sat on the mat ."      (alias: predict)
  *   lstm-wasm generate --model <file> --length 300 --temperature 0.8 --prime "Call me"
  *
- * Exit codes: 0 ok, 2 usage error (one line naming the option), 1 runtime error.
+ * Exit codes: 0 ok, 2 usage error (one line naming the option), 1 runtime error, 130 training
+ * interrupted by Ctrl-C (SIGINT).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ready } from './node.js';
 import type { Sequential } from './node.js';
-import { OptionSpecs, UsageError, formatOptions, parseArgs } from './cli/args.js';
-import { CliError, TaskName, checkResumeOptions, loadCliModel, note, out } from './cli/common.js';
+import { OptionSpecs, Parsed, UsageError, formatOptions, parseArgs } from './cli/args.js';
+import { CliError, Interrupted, TaskName, checkResumeOptions, loadCliModel, note, out } from './cli/common.js';
 import { CharMeta, checkCharOptions, evalChar, sample, trainChar } from './cli/char.js';
 import { ForecastMeta, checkForecastOptions, evalForecast, predictForecast, trainForecast } from './cli/forecast.js';
 import { PosMeta, checkPosOptions, evalPos, tagPos, trainPos } from './cli/pos.js';
@@ -36,7 +38,7 @@ const TRAIN: OptionSpecs = {
   seed: { type: 'int', min: 0, help: 'seed of the initial weights and dropout', default: '0' },
   'shuffle-seed': { type: 'int', min: 0, help: 'seed of the training order (pos 2, as the reference; others 0)' },
   clip: { type: 'number', min: 0, exclusiveMin: true, help: 'clip the gradient norm (pos none, char 5, forecast 1)' },
-  checkpoint: { type: 'string', arg: 'file', help: 'write a checkpoint (model + optimizer + position) after every epoch' },
+  checkpoint: { type: 'string', arg: 'file', help: 'write a checkpoint (model + optimizer + position) after every epoch; after Ctrl-C, --resume it' },
   resume: { type: 'string', arg: 'file', help: 'continue the run of a checkpoint (up to --epochs)' },
   quiet: { type: 'flag', short: 'q', help: 'no progress on stderr' },
   // pos
@@ -149,6 +151,31 @@ async function train(argv: string[]): Promise<void> {
   if (p.positionals.length) throw new UsageError(`train takes no arguments, got ${JSON.stringify(p.positionals[0])} (options start with --)`);
   const v = p.values;
   await ready({ simd: v.scalar ? false : undefined });
+  // Ctrl-C stops training before the next batch, then the run ends with exit code 130 (a second
+  // Ctrl-C quits at once). The model is not saved; --checkpoint's file, written at every epoch
+  // end, resumes the run.
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    note('\nlstm-wasm: stopping after this batch (Ctrl-C again to quit now)');
+    stop.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    await trainTask(p, v, stop.signal);
+  } catch (e) {
+    if (e instanceof Interrupted && typeof v.checkpoint === 'string' && existsSync(v.checkpoint)) {
+      e.message += `; the last epoch-end checkpoint resumes the run: lstm-wasm train --resume ${v.checkpoint}`;
+    } else if (e instanceof Interrupted) {
+      e.message += '; nothing was saved (--checkpoint <file> writes a resumable checkpoint after every epoch)';
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+async function trainTask(p: Parsed, v: Parsed['values'], signal: AbortSignal): Promise<void> {
   const quiet = v.quiet === true;
   if (typeof v.resume === 'string') {
     checkResumeOptions(p.given);
@@ -158,7 +185,7 @@ async function train(argv: string[]): Promise<void> {
       throw new UsageError(`--resume ${v.resume} is a model without optimizer state, not a checkpoint (write one with --checkpoint)`);
     }
     const task = loaded.meta.task;
-    const common = { out: (v.out as string | undefined) ?? `runs/${task}.lstmw`, checkpoint: v.checkpoint as string | undefined, quiet };
+    const common = { out: (v.out as string | undefined) ?? `runs/${task}.lstmw`, checkpoint: v.checkpoint as string | undefined, quiet, signal };
     const epochs = v.epochs as number | undefined;
     const model = loaded.model as Sequential;
     if (task === 'pos') return trainPos(v, common, { model, meta: loaded.meta as PosMeta, epochs });
@@ -169,7 +196,7 @@ async function train(argv: string[]): Promise<void> {
   if (task === 'pos') checkPosOptions(p.given);
   else if (task === 'char') checkCharOptions(p.given);
   else checkForecastOptions(p.given);
-  const common = { out: (v.out as string | undefined) ?? `runs/${task}.lstmw`, checkpoint: v.checkpoint as string | undefined, quiet };
+  const common = { out: (v.out as string | undefined) ?? `runs/${task}.lstmw`, checkpoint: v.checkpoint as string | undefined, quiet, signal };
   if (task === 'pos') return trainPos(v, common);
   if (task === 'char') return trainChar(v, common);
   return trainForecast(v, common);
@@ -281,6 +308,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CliError) {
       note(`lstm-wasm: error: ${e.message}`);
       return 1;
+    }
+    if (e instanceof Interrupted) {
+      note(`lstm-wasm: ${e.message}`);
+      return 130;
     }
     const err = e as Error;
     note(`lstm-wasm: error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);

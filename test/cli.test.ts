@@ -3,7 +3,7 @@
 // generate, a forecast on a sine wave against the naive baseline, checkpoint + resume, and usage
 // errors. Node only. Needs `npm run build` first.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,57 @@ describe('lstm-wasm CLI', () => {
     const line = (s: string) => /^epoch 2\/2 .*valid acc \S+/m.exec(s)![0];
     expect(line(resumed)).toBe(line(full));
     expect(number(resumed, /^test accuracy (\d\.\d+)/m)).toBe(number(full, /^test accuracy (\d\.\d+)/m));
+  });
+
+  /** Start a training run, send SIGINT once `ready(stdout)` holds, and wait for the exit. */
+  function interrupted(args: string[], ready: (stdout: string) => boolean): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let sent = false;
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const poll = setInterval(() => {
+        if (!sent && ready(stdout)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      }, 20);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  test.each([
+    ['pos', ['--data', 'brown200.txt', '--hidden', '16', '--embedding', '8']],
+    ['char', ['--data', 'moby.txt', '--hidden', '16', '--seq-len', '16']],
+  ])('%s: Ctrl-C stops at a batch boundary with exit code 130; the epoch-end checkpoint resumes the run', async (task, args) => {
+    const [ck, model] = [`int-${task}.ckpt`, `int-${task}.lstmw`];
+    const r = await interrupted(['train', '--task', task, ...args, '--epochs', '500', '--out', model, '--checkpoint', ck, '--quiet'], () => existsSync(join(dir, ck)));
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/stopping after this batch/);
+    expect(r.stderr).toMatch(new RegExp(`interrupted during epoch \\d+; the last epoch-end checkpoint resumes the run: lstm-wasm train --resume ${ck}`));
+    expect(r.stdout).not.toMatch(/^test /m);
+    expect(existsSync(join(dir, model))).toBe(false);
+    // The checkpoint holds the epoch before the interrupted one: resuming runs that one again.
+    const during = Number(/interrupted during epoch (\d+)/.exec(r.stderr)![1]);
+    expect(during).toBeGreaterThanOrEqual(2);
+    const resumed = ok('train', '--resume', ck, '--epochs', String(during), '--out', model, '--quiet');
+    expect(resumed).toMatch(new RegExp(`resuming at epoch ${during}\\b`));
+    expect(existsSync(join(dir, model))).toBe(true);
+  });
+
+  test('pos: Ctrl-C without --checkpoint says that nothing was saved', async () => {
+    const r = await interrupted(['train', '--data', 'brown200.txt', '--hidden', '16', '--embedding', '8', '--epochs', '500', '--out', 'never.lstmw', '--quiet'], (o) => /^epoch 1\/500 /m.test(o));
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/interrupted during epoch \d+; nothing was saved \(--checkpoint <file> writes a resumable checkpoint after every epoch\)/);
+    expect(existsSync(join(dir, 'never.lstmw'))).toBe(false);
   });
 
   test('char: 1 epoch on a tiny text reports bits per character; generate prints the requested length', () => {

@@ -10,7 +10,7 @@ import { Adam, Dense, Dropout, Embedding, LSTM, SGD, Sequential, Tensor } from '
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { mulberry32 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -150,14 +150,16 @@ export async function trainChar(v: Values, common: TrainCommon, resume?: { model
   const callbacks = [progress, timer];
   if (common.checkpoint) callbacks.push(new CheckpointWriter(common.checkpoint, () => meta) as never);
   const t0 = performance.now();
-  await model.fit(trainW.x, trainW.y, {
+  const fitted = await model.fit(trainW.x, trainW.y, {
     epochs: tr.epochs,
     batchSize: tr.batchSize,
     seed: tr.shuffleSeed,
     validationData: validW ? { x: validW.x, y: validW.y } : undefined,
     callbacks,
     resume: resume?.training,
+    signal: common.signal,
   });
+  if (fitted.aborted) throw new Interrupted(model.training?.epoch ?? 0);
   const testBpc = bpc(model, testW);
   meta.results = { testBpc, testChars: testW?.count ?? 0, valBpc: meta.history.valBpc.at(-1) ?? NaN };
   out(`test bits per character ${fmt(testBpc, 4)} (${testW?.count ?? 0} characters)`);

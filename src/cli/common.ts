@@ -47,6 +47,14 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
+/** Training stopped by SIGINT (Ctrl-C) during `epoch` (0-based); exit code 130. */
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+  constructor(readonly epoch: number) {
+    super(`interrupted during epoch ${epoch + 1}`);
+  }
+}
+
 export async function readText(ref: DataRef, option = '--data'): Promise<string> {
   const path = dataPath(ref);
   try {

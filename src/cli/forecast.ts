@@ -13,7 +13,7 @@
 import { Adam, Dense, Dropout, Sequential } from '../node.js';
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -264,14 +264,16 @@ export async function trainForecast(v: Values, common: TrainCommon, resume?: { m
   const callbacks = [progress, timer];
   if (common.checkpoint) callbacks.push(new CheckpointWriter(common.checkpoint, () => meta) as never);
   const t0 = performance.now();
-  await model.fit(trainW.x, trainW.y, {
+  const fitted = await model.fit(trainW.x, trainW.y, {
     epochs: tr.epochs,
     batchSize: tr.batchSize,
     seed: tr.shuffleSeed,
     validationData: validW.n ? { x: validW.x, y: validW.y } : undefined,
     callbacks,
     resume: resume?.training,
+    signal: common.signal,
   });
+  if (fitted.aborted) throw new Interrupted(model.training?.epoch ?? 0);
   const r = score(model, values, meta, parts.test);
   meta.results = { testRmse: r.rmse, naiveRmse: r.naive, testTargets: r.n, valRmse: meta.history.valRmse.at(-1) ?? NaN };
   out(`test rmse ${r.rmse.toPrecision(5)} (naive last-value baseline ${r.naive.toPrecision(5)}; ${r.n} targets, ${name} units)`);

@@ -26,7 +26,7 @@ import {
   UNK_ID,
 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CliError, DataRef, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CliError, DataRef, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
 import { Progress } from './progress.js';
 
 export interface PosMeta extends BaseMeta {
@@ -106,6 +106,8 @@ export interface TrainCommon {
   out: string;
   checkpoint?: string;
   quiet: boolean;
+  /** Fires on SIGINT: training stops before the next batch (see `Interrupted`). */
+  signal?: AbortSignal;
 }
 
 /** `train --task pos` (fresh, or resumed from a checkpoint's model, optimizer and metadata). */
@@ -193,6 +195,10 @@ export async function trainPos(v: Values, common: TrainCommon, resume?: { model:
     progress.startEpoch(epoch);
     const te = performance.now();
     for (let b = 0; b < batches; b++) {
+      if (common.signal?.aborted) {
+        progress.clear();
+        throw new Interrupted(epoch);
+      }
       const chunk = order.slice(b * B, (b + 1) * B).map((j) => train[j]!);
       const enc = encodeBatch(chunk, vocab, tv, { maxLen: tr.maxLen ?? undefined });
       const shape = [chunk.length, enc.T];
