@@ -125,7 +125,7 @@ pub enum ForwardStore<'a> {
 
 /// Ticks per input-projection chunk of an inference forward: enough rows (about 512) for the
 /// product to run at full speed, at most T.
-pub fn infer_chunk_ticks(t: usize, b: usize) -> usize {
+fn infer_chunk_ticks(t: usize, b: usize) -> usize {
     (512 / b.max(1)).clamp(1, t.max(1))
 }
 
@@ -520,7 +520,6 @@ pub struct Lstm {
     pub grads: Vec<f32>,
     arena: Arena,
     acts: Option<Acts>,
-    batch_first: bool,
     /// True between a forward and the next resize: backward is allowed.
     have_forward: bool,
     /// Real ticks per sequence of the latest forward, when it was given lengths.
@@ -562,7 +561,6 @@ impl Lstm {
             grads,
             arena: Arena::new(),
             acts: None,
-            batch_first: false,
             have_forward: false,
             lengths: Vec::new(),
             has_lengths: false,
@@ -711,7 +709,7 @@ impl Lstm {
         }
         let r = match which {
             LstmBuffer::Output => {
-                if self.batch_first {
+                if a.batch_first {
                     a.out_user
                 } else {
                     a.layer_out[self.cfg.num_layers - 1]
@@ -721,7 +719,7 @@ impl Lstm {
             LstmBuffer::HN => a.hn,
             LstmBuffer::CN => a.cn,
             LstmBuffer::DInput => {
-                if self.batch_first {
+                if a.batch_first {
                     a.dx_user
                 } else {
                     a.dbuf[self.dx_buf_index()]
@@ -797,7 +795,6 @@ impl Lstm {
         }
         self.fit(t, b, infer, batch_first)?;
         self.have_forward = false;
-        self.batch_first = batch_first;
         self.has_lengths = lengths.is_some();
         self.lengths.clear();
         self.lengths.extend(lengths.unwrap_or(&[]).iter().map(|&v| v as usize));
@@ -928,7 +925,7 @@ impl Lstm {
                 None => dh0.fill(0.0),
             }
             match dy_in {
-                DyIn::Sequence(_) if self.batch_first => transpose_rows(dy, dya, b, t, dh_w),
+                DyIn::Sequence(_) if a.batch_first => transpose_rows(dy, dya, b, t, dh_w),
                 DyIn::Sequence(_) => dya.copy_from_slice(dy),
                 DyIn::Last(dl) => {
                     // The last output is the top layer's h_N: its gradient joins dL/dh_N there.
@@ -1004,7 +1001,7 @@ impl Lstm {
             }
             d_out = d_in;
         }
-        if self.batch_first {
+        if a.batch_first {
             let [dx_tm, dx_user] = self.arena.split([d_out, a.dx_user]);
             transpose_rows(dx_tm, dx_user, t, b, cfg.input_size);
         }
