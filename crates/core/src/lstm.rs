@@ -679,9 +679,11 @@ impl Lstm {
 
     /// Bytes of wasm memory held by this network (parameters, gradients, activations, scratch).
     pub fn bytes(&self) -> usize {
+        let floats = |vs: &[&Vec<f32>]| vs.iter().map(|v| v.capacity() * 4).sum::<usize>();
         let step = self.step_packs.iter().map(|(a, b)| a.bytes() + b.bytes()).sum::<usize>()
-            + self.step_row_packs.iter().map(PackedB::bytes).sum::<usize>();
-        (self.params.capacity() + self.grads.capacity()) * 4 + self.arena.bytes() + self.pb_ih.bytes() + self.pb.bytes() + self.ws.bytes() + step + self.step_out.capacity() * 4
+            + self.step_row_packs.iter().map(PackedB::bytes).sum::<usize>()
+            + floats(&[&self.step_xh, &self.step_bias, &self.step_gates, &self.step_out]);
+        floats(&[&self.params, &self.grads]) + self.arena.bytes() + self.pb_ih.bytes() + self.pb.bytes() + self.ws.bytes() + step
     }
 
     /// Lay out (and grow if needed) the activation arena for T ticks of B sequences.
