@@ -113,8 +113,8 @@ pub struct Optimizer {
     pub steps: u64,
     /// Block lengths, in the order blocks are passed to `step`.
     lens: Vec<usize>,
-    /// All state, block after block, `slots` arrays per block.
-    pub state: Vec<f32>,
+    /// All state, block after block, `slots` arrays per block; allocated on first use (`state`).
+    state: Vec<f32>,
 }
 
 impl Optimizer {
@@ -123,14 +123,25 @@ impl Optimizer {
     }
 
     /// Register the next block of `n` parameters; its state starts as torch's (zeros, or Adagrad's
-    /// initial accumulator).
+    /// initial accumulator) when it is first used.
     pub fn add_block(&mut self, n: usize) {
         self.lens.push(n);
-        let init = match self.rule {
-            Rule::Adagrad { initial_accumulator_value, .. } => initial_accumulator_value as f32,
-            _ => 0.0,
-        };
-        self.state.resize(self.state.len() + n * self.rule.slots(), init);
+    }
+
+    /// The state of every block registered so far. Allocated at first use, once and to the exact
+    /// size: growing it block by block would leave wasm memory behind (the blocks it moved out of,
+    /// and a doubled capacity), which wasm never gives back.
+    pub fn state(&mut self) -> &mut [f32] {
+        let want = self.lens.iter().sum::<usize>() * self.rule.slots();
+        if self.state.len() < want {
+            let init = match self.rule {
+                Rule::Adagrad { initial_accumulator_value, .. } => initial_accumulator_value as f32,
+                _ => 0.0,
+            };
+            self.state.reserve_exact(want - self.state.len());
+            self.state.resize(want, init);
+        }
+        &mut self.state
     }
 
     pub fn block_lens(&self) -> &[usize] {
@@ -191,13 +202,14 @@ impl Optimizer {
         }
         self.steps += 1;
         let t = self.steps;
-        let slots = self.rule.slots();
+        let (rule, slots) = (self.rule, self.rule.slots());
+        let state = self.state();
         let mut off = 0;
         for (p, g) in blocks.iter_mut() {
             let n = p.len();
-            let st = &mut self.state[off..off + n * slots];
+            let st = &mut state[off..off + n * slots];
             off += n * slots;
-            apply(self.rule, p, g, st, lr, t);
+            apply(rule, p, g, st, lr, t);
         }
         Ok(norm)
     }

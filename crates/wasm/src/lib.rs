@@ -720,8 +720,9 @@ pub extern "C" fn lstmw_optim_state(h: u32, len_out: usize) -> usize {
     let mut addr = 0;
     let status = with_optim(h, |o| {
         let out: &mut [u32] = try_status!(slice_mut_at("optimizer: state length", len_out, 1));
-        out[0] = o.opt.state.len() as u32;
-        addr = o.opt.state.as_ptr() as usize;
+        let state = o.opt.state();
+        out[0] = state.len() as u32;
+        addr = state.as_ptr() as usize;
         OK
     });
     if status == OK {
