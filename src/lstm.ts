@@ -57,10 +57,10 @@ export interface LSTMForwardOptions {
   lengths?: Int32Array;
   /**
    * Keep the activations `backward` needs (default `true`). With `false` the forward runs for
-   * inference: the same output bit for bit, without the T·B·7H floats per layer-direction of
-   * caches (about 6× less wasm memory for 2 layers of 256 units, and about 3 % faster), and
-   * `backward` refuses until the next forward with `grad: true`. `Sequential.predict` and
-   * `evaluate` always run this way.
+   * inference: the same output bit for bit, without the T·B·6H floats per layer-direction of
+   * caches (gates, c_t, tanh c_t) or the backward buffers (about 5.6× less wasm memory for 2
+   * layers of 256 units, and about 1 % faster). `backward` refuses until the next forward with
+   * `grad: true`. `Sequential.predict` and `evaluate` always run this way.
    */
   grad?: boolean;
 }

@@ -57,8 +57,6 @@ pub struct CellCache<'a> {
     pub cells: &'a mut [f32],
     /// T×B×H: tanh(c_t), so backward need not recompute it.
     pub tanh_c: &'a mut [f32],
-    /// T×B×H: h_{t-1}, the hidden state entering tick t (h0 for the first tick processed).
-    pub h_prev: &'a mut [f32],
 }
 
 #[inline(always)]
@@ -161,9 +159,9 @@ pub fn lstm_seq_forward(
     debug_assert!(y.len() >= (tn * bn - 1) * y_stride + hid);
     // Training projects every tick at once into the cache; inference a chunk at a time.
     let (gates, chunk, mut cache) = match store {
-        ForwardStore::Cache(CellCache { gates, cells, tanh_c, h_prev }) => {
+        ForwardStore::Cache(CellCache { gates, cells, tanh_c }) => {
             debug_assert!(gates.len() == tn * bn * g4 && cells.len() == tn * bn * hid);
-            (gates, tn, Some((cells, tanh_c, h_prev)))
+            (gates, tn, Some((cells, tanh_c)))
         }
         ForwardStore::Scratch { gates, chunk } => {
             debug_assert!(chunk >= 1 && gates.len() >= chunk.min(tn) * bn * g4);
@@ -187,9 +185,6 @@ pub fn lstm_seq_forward(
         for step in step0..step0 + steps {
             let t = tick(reverse, tn, step);
             let rows = t * bn..(t + 1) * bn;
-            if let Some((_, _, h_prev)) = cache.as_mut() {
-                h_prev[rows.start * hid..rows.end * hid].copy_from_slice(h);
-            }
             let a = &mut gates[(t - first) * bn * g4..(t - first + 1) * bn * g4];
             gemm_packed(bn, h, hid, 1, pb, a, g4, true, ws);
             for bi in 0..bn {
@@ -202,11 +197,11 @@ pub fn lstm_seq_forward(
                 if padded {
                     y_row.fill(0.0);
                 } else {
-                    let tc = cache.as_mut().map(|(_, tanh_c, _)| &mut tanh_c[r * hid..(r + 1) * hid]);
+                    let tc = cache.as_mut().map(|(_, tanh_c)| &mut tanh_c[r * hid..(r + 1) * hid]);
                     lstm_cell_forward(a, bias, c_row, h_row, tc, hid);
                     y_row.copy_from_slice(h_row);
                 }
-                if let Some((cells, _, _)) = cache.as_mut() {
+                if let Some((cells, _)) = cache.as_mut() {
                     cells[r * hid..(r + 1) * hid].copy_from_slice(c_row);
                 }
             }
@@ -217,8 +212,9 @@ pub fn lstm_seq_forward(
 
 /// Backward through time of one layer in one direction, for the most recent `lstm_seq_forward`.
 ///
-/// - `x`, `c0`, `cache`: what forward saw and kept.
-/// - `dy`: dL/dy_t laid out like forward's `y` (same stride).
+/// - `x`, `h0`, `c0`, `gates`, `cells`, `tanh_c`: what forward saw and kept.
+/// - `y`: forward's output (its h_t), with stride `y_stride`; h_{t-1} for dW_hh is read from it.
+/// - `dy`: dL/dy_t laid out like `y` (same stride).
 /// - `dh`, `dc`: B×H. In: dL/dh_N, dL/dc_N. Out: dL/dh0, dL/dc0.
 /// - `da`: T×B×G scratch, left holding the pre-activation gate gradients.
 /// - `dx`: T×B×I and whether to add into it (the second direction of a layer adds to the first's);
@@ -236,9 +232,10 @@ pub fn lstm_seq_backward(
     gates: &[f32],
     cells: &[f32],
     tanh_c: &[f32],
-    h_prev: &[f32],
+    h0: &[f32],
+    y: &[f32],
+    y_stride: usize,
     dy: &[f32],
-    dy_stride: usize,
     dh: &mut [f32],
     dc: &mut [f32],
     da: &mut [f32],
@@ -265,7 +262,7 @@ pub fn lstm_seq_backward(
                 None => &c0[bi * hid..(bi + 1) * hid],
                 Some(tp) => &cells[(tp * bn + bi) * hid..(tp * bn + bi + 1) * hid],
             };
-            let dy_row = &dy[r * dy_stride..r * dy_stride + hid];
+            let dy_row = &dy[r * y_stride..r * y_stride + hid];
             let dh_row = &dh[bi * hid..(bi + 1) * hid];
             let dc_row = &mut dc[bi * hid..(bi + 1) * hid];
             let da_row = &mut da[r * g4..(r + 1) * g4];
@@ -302,7 +299,26 @@ pub fn lstm_seq_backward(
     let rows = tn * bn;
     // dW_ih += dAᵀ X ; dW_hh += dAᵀ H_prev ; dX += dA W_ih ; db += column sums of dA.
     gemm(g4, input, rows, da, 1, g4, x, input, 1, g.dw_ih, input, true, ws);
-    gemm(g4, hid, rows, da, 1, g4, h_prev, hid, 1, g.dw_hh, hid, true, ws);
+    // H_prev is not kept: h_{t-1} is the output of the tick processed before t, or h0 for the
+    // first one. Forward pairs tick t with y at t − 1 (reverse: t + 1), the first tick with h0.
+    let later = (tn - 1) * bn;
+    let (da_first, da_later, y_before) = if reverse {
+        (&da[later * g4..], &da[..later * g4], y.get(bn * y_stride..).unwrap_or(&[]))
+    } else {
+        (&da[..bn * g4], &da[bn * g4..], y)
+    };
+    if later > 0 {
+        gemm(g4, hid, later, da_later, 1, g4, y_before, y_stride, 1, g.dw_hh, hid, true, ws);
+    }
+    gemm(g4, hid, bn, da_first, 1, g4, h0, hid, 1, g.dw_hh, hid, true, ws);
+    // A shorter sequence's reverse direction starts from h0 at its last real tick, where the
+    // product above used the padded tick after it (whose output is zero): add dA_rowᵀ h0_row.
+    if let (true, Some(l)) = (reverse, lengths) {
+        for bi in (0..bn).filter(|&bi| l[bi] < tn) {
+            let r = (l[bi] - 1) * bn + bi;
+            gemm(g4, hid, 1, &da[r * g4..(r + 1) * g4], 1, g4, &h0[bi * hid..(bi + 1) * hid], hid, 1, g.dw_hh, hid, true, ws);
+        }
+    }
     if let Some((dx, accumulate)) = dx {
         gemm(rows, input, g4, da, g4, 1, w.w_ih, input, 1, dx, input, accumulate, ws);
     }
@@ -425,7 +441,6 @@ struct Acts {
     gates: Vec<Region>,
     cells: Vec<Region>,
     tanh_c: Vec<Region>,
-    h_prev: Vec<Region>,
     bias: Region,
     /// B×D·H: the top layer's final h of each direction (the output of a last-tick-only LSTM).
     last: Region,
@@ -468,12 +483,11 @@ impl Acts {
         let mut train = |len: usize| if infer { Region::default() } else { l.take(len) };
         let cells = (0..ld).map(|_| train(tb * h)).collect();
         let tanh_c = (0..ld).map(|_| train(tb * h)).collect();
-        let h_prev = (0..ld).map(|_| train(tb * h)).collect();
         let (dy, dh_scratch) = (train(tb * dh_w), train(b * h));
         let dbuf = [train(tb * widest), train(tb * widest)];
         let (da, dh0, dc0, dx_user) = (train(tb * 4 * h), train(ld * b * h), train(ld * b * h), train(if batch_first { tb * cfg.input_size } else { 0 }));
         let (bias, last) = (l.take(4 * h), l.take(b * dh_w));
-        let acts = Acts { t, b, infer, chunk, batch_first, x, layer_out, out_user, h0, c0, hn, cn, gates, cells, tanh_c, h_prev, bias, last, dy, dh_scratch, dbuf, da, dh0, dc0, dx_user };
+        let acts = Acts { t, b, infer, chunk, batch_first, x, layer_out, out_user, h0, c0, hn, cn, gates, cells, tanh_c, bias, last, dy, dh_scratch, dbuf, da, dh0, dc0, dx_user };
         (acts, l.total())
     }
 }
@@ -757,7 +771,7 @@ impl Lstm {
     }
 
     /// `forward`, keeping the activations for `backward` or nothing. `Keep::Nothing` (inference)
-    /// gives the same outputs, bit for bit, without T×B×7H floats per layer-direction: memory holds
+    /// gives the same outputs, bit for bit, without T×B×6H floats per layer-direction: memory holds
     /// only each layer's output and a chunk of gates, and `backward` is refused until the next
     /// forward that keeps them.
     #[allow(clippy::too_many_arguments)]
@@ -827,7 +841,7 @@ impl Lstm {
                 let co = self.cells[k];
                 let w = co.weights(&self.params);
                 let y_region = a.layer_out[l].sub(d * h, t * b * dh_w - d * h);
-                let [xs, h0s, c0s, hn, cn, y, gates, cells, tanh_c, h_prev, bias] = self.arena.split([
+                let [xs, h0s, c0s, hn, cn, y, gates, cells, tanh_c, bias] = self.arena.split([
                     x_region,
                     a.h0.sub(k * bh, bh),
                     a.c0.sub(k * bh, bh),
@@ -837,7 +851,6 @@ impl Lstm {
                     a.gates[k],
                     a.cells[k],
                     a.tanh_c[k],
-                    a.h_prev[k],
                     a.bias,
                 ]);
                 hn.copy_from_slice(h0s);
@@ -855,7 +868,7 @@ impl Lstm {
                     if a.infer {
                         ForwardStore::Scratch { gates, chunk: a.chunk }
                     } else {
-                        ForwardStore::Cache(CellCache { gates, cells, tanh_c, h_prev })
+                        ForwardStore::Cache(CellCache { gates, cells, tanh_c })
                     },
                     bias,
                     &mut self.pb_ih,
@@ -963,13 +976,15 @@ impl Lstm {
                 let (gb_ih, rest) = rest.split_at_mut(co.b_ih.len);
                 let gb_hh = &mut rest[..co.b_hh.len];
                 let dy_region = d_out.sub(d * h, t * b * dh_w - d * h);
-                let [xs, c0s, gates, cells, tanh_c, h_prev, dys, dh, dc, da, dx, dh_scratch] = self.arena.split([
+                let y_region = a.layer_out[l].sub(d * h, t * b * dh_w - d * h);
+                let [xs, h0s, c0s, gates, cells, tanh_c, ys, dys, dh, dc, da, dx, dh_scratch] = self.arena.split([
                     x_region,
+                    a.h0.sub(k * bh, bh),
                     a.c0.sub(k * bh, bh),
                     a.gates[k],
                     a.cells[k],
                     a.tanh_c[k],
-                    a.h_prev[k],
+                    y_region,
                     dy_region,
                     a.dh0.sub(k * bh, bh),
                     a.dc0.sub(k * bh, bh),
@@ -988,9 +1003,10 @@ impl Lstm {
                     gates,
                     cells,
                     tanh_c,
-                    h_prev,
-                    dys,
+                    h0s,
+                    ys,
                     dh_w,
+                    dys,
                     dh,
                     dc,
                     da,
@@ -1177,8 +1193,11 @@ mod tests {
             let dy = data(t * b * cfg.dirs() * cfg.hidden_size, 11, 1.0);
             let e = infer.backward(DyIn::Sequence(&dy), None, None, true, true).unwrap_err();
             assert!(e.message().contains("inference forward"), "{}", e.message());
+            // Inference keeps no c_t or tanh(c_t) (and no backward buffers); its gate scratch is
+            // at most training's gate cache.
+            let caches = 4 * cfg.num_layers * cfg.dirs() * t * b * 2 * cfg.hidden_size;
             assert!(
-                2 * infer.bytes() < train.bytes(),
+                infer.bytes() + caches <= train.bytes(),
                 "{:?} T={} B={}: inference holds {} bytes, training {}",
                 cfg,
                 t,
