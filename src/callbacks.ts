@@ -1,4 +1,4 @@
-import { Callback, Logs, Sequential } from './sequential.js';
+import { Callback, CallbackState, Logs, Sequential } from './sequential.js';
 import { Tensor } from './tensor.js';
 
 /** Options of `new EarlyStopping(...)`. */
@@ -13,9 +13,14 @@ export interface EarlyStoppingOptions {
   restoreBestWeights?: boolean;
 }
 
-/** Stop `fit` when the monitored value stops improving (Keras's `EarlyStopping`). */
+/**
+ * Stop `fit` when the monitored value stops improving (Keras's `EarlyStopping`). Checkpoints store
+ * its state (the patience counter, the best value and epoch, and the best weights with
+ * `restoreBestWeights`), so a run resumed with the same callback stops where it would have.
+ */
 export class EarlyStopping implements Callback {
   private best = Infinity;
+  private bestEpoch = -1;
   private wait = 0;
   private bestWeights: Record<string, Tensor> | undefined;
   /** Epoch at which training was stopped, or -1. */
@@ -28,6 +33,7 @@ export class EarlyStopping implements Callback {
   /** Resets the best value and the patience counter. */
   onTrainBegin(): void {
     this.best = Infinity;
+    this.bestEpoch = -1;
     this.wait = 0;
     this.stoppedEpoch = -1;
     this.bestWeights = undefined;
@@ -41,6 +47,7 @@ export class EarlyStopping implements Callback {
     if (key.toLowerCase().includes('accuracy')) v = -v; // higher is better
     if (v < this.best - (this.options.minDelta ?? 0)) {
       this.best = v;
+      this.bestEpoch = epoch;
       this.wait = 0;
       if (this.options.restoreBestWeights) this.bestWeights = model.stateDict();
     } else if (++this.wait >= Math.max(1, this.options.patience ?? 0)) {
@@ -48,6 +55,43 @@ export class EarlyStopping implements Callback {
       model.stopTraining = true;
       if (this.bestWeights) model.loadStateDict(this.bestWeights);
     }
+  }
+
+  /** Its counters and the best weights (with `restoreBestWeights`), for checkpoints. */
+  state(): CallbackState {
+    const values: Record<string, number> = { wait: this.wait, bestEpoch: this.bestEpoch };
+    if (Number.isFinite(this.best)) values.best = this.best;
+    if (!this.bestWeights) return { type: 'EarlyStopping', values };
+    const parts = Object.values(this.bestWeights);
+    const weights = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
+    let at = 0;
+    for (const t of parts) {
+      weights.set(t.data, at);
+      at += t.data.length;
+    }
+    return { type: 'EarlyStopping', values, weights };
+  }
+
+  /** Takes back a `state()` (a resumed run); the weights must fit `model`. */
+  setState(state: CallbackState, model: Sequential): void {
+    const { wait, best, bestEpoch } = state.values;
+    if (state.type !== 'EarlyStopping' || !(Number.isInteger(wait) && wait >= 0)) {
+      throw new Error(`EarlyStopping.setState: expected an EarlyStopping state with a non-negative integer wait, got ${JSON.stringify({ type: state.type, ...state.values })}`);
+    }
+    this.wait = wait;
+    this.best = best ?? Infinity;
+    this.bestEpoch = bestEpoch ?? -1;
+    this.bestWeights = undefined;
+    if (!state.weights || !this.options.restoreBestWeights) return;
+    const dict = model.stateDict();
+    const need = Object.values(dict).reduce((n, t) => n + t.data.length, 0);
+    if (state.weights.length !== need) throw new Error(`EarlyStopping.setState: the stored best weights hold ${state.weights.length} values; this model has ${need} parameters`);
+    let at = 0;
+    for (const [k, t] of Object.entries(dict)) {
+      dict[k] = new Tensor(state.weights.slice(at, at + t.data.length), t.shape);
+      at += t.data.length;
+    }
+    this.bestWeights = dict;
   }
 }
 
@@ -68,6 +112,8 @@ export interface ModelCheckpointOptions {
  * In Node, `checkpointToFile(path)` from the Node entry writes each one atomically.
  */
 export class ModelCheckpoint implements Callback {
+  /** Checkpoints run after the other callbacks, so that they save what those decided (EarlyStopping's counter). */
+  readonly runsLast = true;
   constructor(
     /** The options given to the constructor. */
     readonly options: ModelCheckpointOptions,

@@ -25,7 +25,7 @@ export type { EmbeddingOptions, IdsLike } from './embedding.js';
 export { Dropout } from './dropout.js';
 export type { DropoutOptions } from './dropout.js';
 export { Sequential } from './sequential.js';
-export type { CompileOptions, LossName, TargetLike, ModelInput, BatchOptions, FitOptions, Logs, Callback, History, TrainingState } from './sequential.js';
+export type { CompileOptions, LossName, TargetLike, ModelInput, BatchOptions, FitOptions, Logs, Callback, CallbackState, History, TrainingState } from './sequential.js';
 export { EarlyStopping, ModelCheckpoint } from './callbacks.js';
 export type { EarlyStoppingOptions, ModelCheckpointOptions } from './callbacks.js';
 export { Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, makeOptimizer } from './optim.js';

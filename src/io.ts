@@ -14,7 +14,7 @@
  *   extra?: { "<layer>": u32[] },                                     // dropout generator states
  *   compile?: { loss, clipGradNorm?, clipGradValue?, metrics? },
  *   optimizer?: { type, options, steps, state: { offset, length } },
- *   training?: TrainingState, metadata?: {...} }
+ *   training?: TrainingState (its callbacks' weights as { offset, length }), metadata?: {...} }
  *
  * Loading checks everything against the file before allocating anything large: magic, version, the
  * header's size and JSON, every layer config, that the tensors are exactly the ones the configs
@@ -27,7 +27,7 @@ import { ChainLayer } from './layer.js';
 import { LSTM, lstmParamShapes } from './lstm.js';
 import { Optimizer, makeOptimizer } from './optim.js';
 import { Runtime } from './runtime.js';
-import { CompileOptions, Sequential, TrainingState } from './sequential.js';
+import { CallbackState, CompileOptions, Sequential, TrainingState } from './sequential.js';
 
 export const FORMAT_VERSION = 1;
 const MAGIC = 'LSTMWASM';
@@ -95,7 +95,11 @@ export function serializeModel(model: Sequential, options: SerializeOptions = {}
     const state = c.optimizer.state();
     header.optimizer = { type: c.optimizer.type, options: c.optimizer.options, steps: c.optimizer.steps, state: { offset: add(state), length: state.length } };
   }
-  if (options.training && model.training) header.training = { ...model.training, history: model.training.history };
+  if (options.training && model.training) {
+    // Callback states (EarlyStopping) as of now: their weights go to the data section.
+    const callbacks = model.callbackStates().map(({ type, values, weights }) => ({ type, values, ...(weights ? { weights: { offset: add(weights), length: weights.length } } : {}) }));
+    header.training = { ...model.training, history: model.training.history, callbacks };
+  }
   if (options.metadata !== undefined) header.metadata = options.metadata;
   const json = new TextEncoder().encode(JSON.stringify(header));
   const dataStart = (16 + json.length + 15) & ~15;
@@ -169,6 +173,44 @@ function checkRange(what: string, r: unknown, dataFloats: number): { offset: num
   return { offset, length };
 }
 
+const HISTORY_ARRAYS = ['epochs', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'lr'] as const;
+
+/**
+ * Check a checkpoint's training position (what `fit({ resume })` will trust) and find its callback
+ * weights in the data. JSON writes NaN and ±Infinity as null, so null stands for them in the history
+ * (NaN) and in the schedule's and callbacks' values (the owner's default).
+ */
+function checkTraining(t: unknown, dataFloats: number): (CallbackState & { range?: { offset: number; length: number } })[] {
+  if (!isObj(t)) bad('training must be an object');
+  for (const k of ['epoch', 'batch', 'step']) {
+    if (!Number.isSafeInteger(t[k]) || (t[k] as number) < 0) bad(`training.${k} must be a non-negative integer, got ${JSON.stringify(t[k])}`);
+  }
+  if (!Number.isSafeInteger(t.seed)) bad(`training.seed must be an integer, got ${JSON.stringify(t.seed)}`);
+  const numbers = (v: unknown, what: string, keys: readonly string[] = []): Record<string, number | null> => {
+    if (!isObj(v) || Object.values(v).some((x) => x !== null && !(typeof x === 'number' && Number.isFinite(x))) || keys.some((k) => typeof v[k] !== 'number')) {
+      bad(`${what} must be an object of numbers${keys.length ? ` with ${keys.join(', ')}` : ''}`);
+    }
+    return v as Record<string, number | null>;
+  };
+  if (t.scheduleState !== undefined) numbers(t.scheduleState, 'training.scheduleState');
+  if (t.partial !== undefined) numbers(t.partial, 'training.partial', ['lossSum', 'correct', 'counted']);
+  const h = t.history;
+  if (!isObj(h)) bad('training.history must be an object');
+  for (const k of HISTORY_ARRAYS) {
+    const a = h[k];
+    if (!Array.isArray(a) || a.some((x) => x !== null && typeof x !== 'number')) bad(`training.history.${k} must be an array of numbers`);
+    if (k === 'epochs' && a.some((x) => !Number.isSafeInteger(x) || x < 0)) bad('training.history.epochs must hold non-negative integers');
+  }
+  for (const k of ['stopped', 'aborted']) if (typeof h[k] !== 'boolean') bad(`training.history.${k} must be a boolean`);
+  if (t.callbacks === undefined) return [];
+  if (!Array.isArray(t.callbacks) || t.callbacks.length > 1024) bad('training.callbacks must be an array (of at most 1024 states)');
+  return t.callbacks.map((c, i) => {
+    if (!isObj(c) || typeof c.type !== 'string') bad(`training.callbacks[${i}] must be { type, values, weights? }`);
+    const values = Object.fromEntries(Object.entries(numbers(c.values, `training.callbacks[${i}].values`)).filter(([, v]) => v !== null)) as Record<string, number>;
+    return { type: c.type, values, range: c.weights === undefined ? undefined : checkRange(`training.callbacks[${i}].weights`, c.weights, dataFloats) };
+  });
+}
+
 /** Decode a model file, validating it completely first. Throws `ModelFormatError` naming the problem. */
 export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { runtime?: Runtime } = {}): LoadedModel {
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -223,7 +265,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
   }
   const compile = header.compile;
   if (compile !== undefined && (!isObj(compile) || (compile.loss !== 'crossEntropy' && compile.loss !== 'mse'))) bad("compile.loss must be 'crossEntropy' or 'mse'");
-  if (header.training !== undefined && !isObj(header.training)) bad('training must be an object');
+  const callbackStates = header.training === undefined ? [] : checkTraining(header.training, dataFloats);
   const extra = header.extra ?? {};
   if (!isObj(extra)) bad('extra must be an object');
 
@@ -280,6 +322,11 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
     if (e instanceof ModelFormatError) throw e;
     bad(`optimizer state does not fit this model: ${(e as Error).message}`);
   }
-  if (header.training !== undefined) result.training = header.training as unknown as TrainingState;
+  if (header.training !== undefined) {
+    const t = header.training as Json;
+    const history = Object.fromEntries(Object.entries(t.history as Json).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => x ?? NaN) : v]));
+    const callbacks = callbackStates.map(({ type, values, range }) => ({ type, values, ...(range ? { weights: data.slice(range.offset, range.offset + range.length) } : {}) }));
+    result.training = { ...t, history, callbacks } as unknown as TrainingState;
+  }
   return result;
 }

@@ -70,10 +70,37 @@ export interface Logs {
 }
 
 /**
- * Hooks `fit` calls (and awaits). Set `model.stopTraining = true` in one to stop after the current
- * batch.
+ * What a callback keeps across a resume (see `Callback.state`): plain numbers, and optionally
+ * weights (all of the model's parameters, in `stateDict()` order).
+ */
+export interface CallbackState {
+  /** The kind of callback it belongs to ('EarlyStopping'). */
+  type: string;
+  /** Its counters and values. */
+  values: Record<string, number>;
+  /** Weights it holds (EarlyStopping's best weights), flattened. */
+  weights?: Float32Array;
+}
+
+/**
+ * Hooks `fit` calls (and awaits), in the order given, except that callbacks with `runsLast`
+ * (checkpoints) run after the others. Set `model.stopTraining = true` in one to stop after the
+ * current batch.
  */
 export interface Callback {
+  /**
+   * Run after the other callbacks at every batch and epoch end, so that what it sees (or saves)
+   * includes what they decided that step. `ModelCheckpoint` sets it.
+   */
+  readonly runsLast?: boolean;
+  /**
+   * The callback's state, which checkpoints store (`EarlyStopping`: its patience counter, best
+   * value and best weights). `fit({ resume })` gives each stored state back to the callback of the
+   * same `type` in the same position among those of its type.
+   */
+  state?(): CallbackState;
+  /** Take back a state from `state()`; called by `fit({ resume })` after `onTrainBegin`. */
+  setState?(state: CallbackState, model: Sequential): void;
   /** Before the first batch. */
   onTrainBegin?(model: Sequential): void | Promise<void>;
   /** After every batch (index within the epoch), with that batch's logs. */
@@ -131,6 +158,8 @@ export interface TrainingState {
   seed: number;
   /** The learning-rate schedule's state (ReduceLROnPlateau). */
   scheduleState?: Record<string, number>;
+  /** The states of the callbacks that have one (`EarlyStopping`), as of the checkpoint. */
+  callbacks?: CallbackState[];
   /** Sums over the finished batches of the current epoch. */
   partial?: {
     /** Σ loss · counted rows. */
@@ -183,6 +212,8 @@ export class Sequential {
   private disposedFlag = false;
   /** The state of the running (or last) `fit`, for checkpoints. */
   training: TrainingState | undefined;
+  /** The running (or last) `fit`'s callbacks, in the order it calls them. */
+  private fitCallbacks: Callback[] = [];
 
   constructor(layers: ChainLayer[], options: { runtime?: Runtime } = {}) {
     if (!Array.isArray(layers) || layers.length === 0) throw new TypeError('new Sequential: expected a non-empty array of layers');
@@ -515,7 +546,9 @@ export class Sequential {
       const vIdx = Array.from({ length: n - nTrain }, (_, i) => nTrain + i);
       val = { x: takeAlong(x as AnyTensor, axisX, vIdx), y: takeAlong(y as AnyTensor, axisY, vIdx), lengths: options.lengths?.slice(nTrain) };
     }
-    const callbacks = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
+    const given = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
+    // Checkpoints run last, so that they save what the other callbacks decided at that step.
+    const callbacks = [...given.filter((cb) => !cb.runsLast), ...given.filter((cb) => cb.runsLast)];
     const seed = options.resume?.seed ?? options.seed ?? 0;
     const baseLr = optimizer.lr;
     const r = options.resume;
@@ -528,7 +561,9 @@ export class Sequential {
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
     this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
     this.stopTraining = false;
+    this.fitCallbacks = callbacks;
     for (const cb of callbacks) await cb.onTrainBegin?.(this);
+    if (r?.callbacks) this.restoreCallbackStates(callbacks, r.callbacks);
     const batches = Math.ceil(nTrain / batchSize);
     const st = this.training;
     try {
@@ -611,6 +646,27 @@ export class Sequential {
     }
     for (const cb of callbacks) await cb.onTrainEnd?.(history, this);
     return history;
+  }
+
+  /**
+   * Hand stored callback states back: the k-th stored state of a type goes to the k-th callback of
+   * that type (a callback that has no stored state keeps its fresh one; a state nobody takes is dropped).
+   */
+  private restoreCallbackStates(callbacks: Callback[], stored: CallbackState[]): void {
+    const taken = new Map<string, number>();
+    for (const cb of callbacks) {
+      if (!cb.state || !cb.setState) continue;
+      const type = cb.state().type;
+      const k = taken.get(type) ?? 0;
+      taken.set(type, k + 1);
+      const s = stored.filter((x) => x.type === type)[k];
+      if (s) cb.setState(s, this);
+    }
+  }
+
+  /** The states of the running (or last) `fit`'s callbacks that have one, for a checkpoint. @internal */
+  callbackStates(): CallbackState[] {
+    return this.fitCallbacks.flatMap((cb) => (cb.state ? [cb.state()] : []));
   }
 
   /** The model as a version-1 model file (see io.ts); with `optimizer`/`training`, a checkpoint. */

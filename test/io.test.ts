@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Adam, Dense, Dropout, Embedding, FORMAT_VERSION, LSTM, Runtime, SGD, Sequential, Tensor, deserializeModel } from '../src/index.js';
+import { Adam, Dense, Dropout, EarlyStopping, Embedding, FORMAT_VERSION, LSTM, ModelCheckpoint, Runtime, SGD, Sequential, Tensor, deserializeModel } from '../src/index.js';
 import { checkpointToFile, loadModel, saveModel, writeFileAtomic } from '../src/node.js';
 import { bitsHash, build, randomTensor } from './helpers.js';
 
@@ -459,6 +459,42 @@ describe('corrupt files are refused before allocating', () => {
     refused(withHeader(file, (h) => delete tensorEntry(h, '0.weight_ih_l0').length), /non-negative integers/);
     // Data that is not whole floats.
     refused(Uint8Array.from([...file, 0, 0]), /float32/);
+  });
+
+  test('the training section (what fit({ resume }) trusts) is checked: positions, history, schedule, callback states', async () => {
+    const m = small(rt);
+    m.compile({ loss: 'mse', optimizer: new Adam({ lr: 0.01 }) });
+    let bytes = new Uint8Array(0);
+    const es = new EarlyStopping({ monitor: 'loss', restoreBestWeights: true });
+    await m.fit(randomTensor([3, 8, 2], 3), randomTensor([3, 8, 2], 4), { epochs: 1, batchSize: 4, callbacks: [new ModelCheckpoint({ save: (b) => void (bytes = b) }), es] });
+    const params = m.layers.reduce((n, l) => n + l.paramCount, 0);
+    m.dispose();
+    const good = deserializeModel(bytes, { runtime: rt });
+    expect(good.training).toMatchObject({ epoch: 1, batch: 0, step: 2 });
+    expect(good.training!.callbacks![0]).toMatchObject({ type: 'EarlyStopping', values: { wait: 0, bestEpoch: 0 } });
+    expect(good.training!.callbacks![0].weights).toHaveLength(params);
+    good.model.dispose();
+    refused(withHeader(bytes, (h) => (h.training.epoch = -1)), /training\.epoch must be a non-negative integer/);
+    refused(withHeader(bytes, (h) => (h.training.epoch = 1e300)), /training\.epoch/);
+    refused(withHeader(bytes, (h) => (h.training.batch = 0.5)), /training\.batch/);
+    refused(withHeader(bytes, (h) => delete h.training.step), /training\.step/);
+    refused(withHeader(bytes, (h) => (h.training.seed = 'x')), /training\.seed/);
+    refused(withHeader(bytes, (h) => (h.training.history = [])), /training\.history must be an object/);
+    refused(withHeader(bytes, (h) => (h.training.history.loss = ['a'])), /training\.history\.loss/);
+    refused(withHeader(bytes, (h) => delete h.training.history.valLoss), /training\.history\.valLoss/);
+    refused(withHeader(bytes, (h) => (h.training.history.epochs = [-1])), /training\.history\.epochs/);
+    refused(withHeader(bytes, (h) => delete h.training.history.stopped), /training\.history\.stopped/);
+    refused(withHeader(bytes, (h) => (h.training.scheduleState = { scale: 'big' })), /training\.scheduleState/);
+    refused(withHeader(bytes, (h) => (h.training.partial = { lossSum: 1 })), /training\.partial .*counted/);
+    refused(withHeader(bytes, (h) => (h.training.callbacks = {})), /training\.callbacks must be an array/);
+    refused(withHeader(bytes, (h) => (h.training.callbacks[0].type = 7)), /training\.callbacks\[0\]/);
+    refused(withHeader(bytes, (h) => (h.training.callbacks[0].values.wait = 'x')), /training\.callbacks\[0\]\.values/);
+    refused(withHeader(bytes, (h) => (h.training.callbacks[0].weights.offset = 1e9)), /training\.callbacks\[0\]\.weights: .*past the end/);
+    refused(withHeader(bytes, (h) => (h.training.callbacks[0].weights.length = -1)), /training\.callbacks\[0\]\.weights/);
+    // JSON writes NaN as null: a diverged run's history loads back as NaN.
+    const nan = deserializeModel(withHeader(bytes, (h) => (h.training.history.loss = [null])), { runtime: rt });
+    expect(nan.training!.history.loss).toEqual([NaN]);
+    nan.model.dispose();
   });
 
   test('a huge config with tiny data is refused before allocating (hiddenSize 2^25, and shapes to match)', () => {

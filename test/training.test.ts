@@ -766,21 +766,74 @@ describe('bit-identical resume from checkpoints', () => {
     expect(r.final).toBe(finalA);
   });
 
-  // KNOWN BUG (src/sequential.ts, Sequential.fit): `stopTraining` set in onBatchEnd breaks out of
-  // the batch loop, but fit then runs the epoch-end block for the partial epoch as if it were
-  // complete: validation, history entry, lrSchedule.onEpochEnd, `st.epoch++; st.batch = 0`, and
-  // onEpochEnd callbacks — so ModelCheckpoint writes a final checkpoint saying
-  // { epoch: 2, batch: 0, step: 7 }. Resuming from it skips the 3 remaining batches of epoch 1
-  // (12 steps in all instead of 15) and the history holds a partial epoch.
-  test('stopTraining set mid-epoch: the last checkpoint (written at the epoch end) resumes bit-identically', async () => {
+  // `stopTraining` set in onBatchEnd must not run the epoch-end block for the partial epoch (no
+  // validation, history entry or epoch-end checkpoint): the last checkpoint is the batch's, and
+  // resuming from it runs the 3 remaining batches of epoch 1 (15 steps in all).
+  test('stopTraining set mid-epoch: the last checkpoint is the batch one and resumes bit-identically', async () => {
     const rt = await build('simd');
     const { hA, finalA, ckpts, resume } = await stoppedMidEpoch(rt);
     const last = ckpts.at(-1)!;
     const r = await resume(last.bytes);
-    expect(r.steps).toBe(15); // actual: 12
-    expect(last.info).toEqual({ epoch: 1, batch: 2, step: 7 }); // actual: { epoch: 2, batch: 0, step: 7 }
+    expect(r.steps).toBe(15);
+    expect(last.info).toEqual({ epoch: 1, batch: 2, step: 7 });
     expect(r.h.loss).toEqual(hA.loss);
     expect(r.final).toBe(finalA);
+  });
+
+  test('EarlyStopping (patience 3, restoreBestWeights) resumed from each epoch-end checkpoint stops where the uninterrupted run stopped, with its weights', async () => {
+    const rt = await build('simd');
+    const { x, y, lengths } = tokenData();
+    const opts = { epochs: 8, batchSize: 8, seed: 3, shuffle: true, validationSplit: 0.2, lengths };
+    const compile = (m: Sequential, optimizer = new Adam({ lr: 0.05 })) => m.compile({ loss: 'crossEntropy', optimizer });
+    // With this minDelta only the first epoch improves on Infinity: the run stops after epoch 3
+    // (3 epochs without improvement) and puts back epoch 0's weights.
+    const es = () => new EarlyStopping({ monitor: 'valLoss', patience: 3, minDelta: 1e9, restoreBestWeights: true });
+
+    const a = tagger(rt);
+    compile(a);
+    const epoch0: string[] = [];
+    const hA = await a.fit(x, y, { ...opts, callbacks: [es(), { onEpochEnd: (e, _l, m) => void (e === 0 && epoch0.push(allHash(m))) }] });
+    expect(hA.stopped).toBe(true);
+    expect(hA.epochs).toEqual([0, 1, 2, 3]);
+    const finalA = allHash(a);
+    expect(finalA).toBe(epoch0[0]);
+    a.dispose();
+
+    // The checkpoint callback comes first in the list: it still runs after EarlyStopping.
+    const b = tagger(rt);
+    compile(b);
+    const ckpts: Uint8Array[] = [];
+    const hB = await b.fit(x, y, { ...opts, callbacks: [new ModelCheckpoint({ save: (bytes) => void ckpts.push(bytes) }), es()] });
+    expect(hB.epochs).toEqual(hA.epochs);
+    b.dispose();
+    expect(ckpts).toHaveLength(4);
+    const stored = deserializeModel(ckpts[2], { runtime: rt });
+    expect(stored.training!.callbacks).toHaveLength(1);
+    expect(stored.training!.callbacks![0].type).toBe('EarlyStopping');
+    expect(stored.training!.callbacks![0].values).toMatchObject({ wait: 2, bestEpoch: 0 });
+    expect(stored.training!.callbacks![0].weights!.length).toBe(stored.model.layers.reduce((n, l) => n + l.paramCount, 0));
+    stored.model.dispose();
+
+    const resume = async (bytes: Uint8Array, dropStates = false) => {
+      const loaded = deserializeModel(bytes, { runtime: rt });
+      compile(loaded.model, loaded.optimizer as Adam);
+      const training = dropStates ? { ...loaded.training!, callbacks: undefined } : loaded.training;
+      const h = await loaded.model.fit(x, y, { ...opts, resume: training, callbacks: es() });
+      const final = allHash(loaded.model);
+      loaded.model.dispose();
+      return { h, final };
+    };
+    for (const [i, bytes] of ckpts.slice(0, 3).entries()) {
+      const r = await resume(bytes);
+      expect(r.h.epochs, `checkpoint after epoch ${i}`).toEqual(hA.epochs);
+      expect(r.h.valLoss, `checkpoint after epoch ${i}`).toEqual(hA.valLoss);
+      expect(r.h.stopped).toBe(true);
+      expect(r.final, `checkpoint after epoch ${i}`).toBe(finalA);
+    }
+    // Without the stored state the resumed EarlyStopping starts over and stops later.
+    const fresh = await resume(ckpts[1], true);
+    expect(fresh.h.epochs).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(fresh.final).not.toBe(finalA);
   });
 });
 
