@@ -30,7 +30,7 @@ export { EarlyStopping, ModelCheckpoint } from './callbacks.js';
 export type { EarlyStoppingOptions, ModelCheckpointOptions } from './callbacks.js';
 export { Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, makeOptimizer } from './optim.js';
 export type { OptimizerType, SGDOptions, RMSpropOptions, AdamOptions, AdagradOptions, ClipOptions } from './optim.js';
-export { StepLR, ExponentialLR, CosineLR, ReduceLROnPlateau } from './schedule.js';
+export { StepLR, ExponentialLR, CosineLR, ReduceLROnPlateau, makeSchedule } from './schedule.js';
 export type { LRSchedule } from './schedule.js';
 export { serializeModel, deserializeModel, FORMAT_VERSION, ModelFormatError } from './io.js';
 export type { SerializeOptions, LoadedModel } from './io.js';

@@ -12,7 +12,7 @@
  *   layers: [{ type: "LSTM" | "Dense" | "Embedding" | "Dropout", config }],
  *   tensors: [{ name: "<layer>.<param>", shape, offset, length }],   // offset/length in floats of the data
  *   extra?: { "<layer>": u32[] },                                     // dropout generator states
- *   compile?: { loss, clipGradNorm?, clipGradValue?, metrics? },
+ *   compile?: { loss, clipGradNorm?, clipGradValue?, metrics?, lrSchedule?: { type, options } },
  *   optimizer?: { type, options, steps, state: { offset, length } },
  *   training?: TrainingState (its callbacks' weights as { offset, length }), metadata?: {...} }
  *
@@ -27,6 +27,7 @@ import { ChainLayer } from './layer.js';
 import { LSTM, lstmParamShapes } from './lstm.js';
 import { Optimizer, makeOptimizer } from './optim.js';
 import { Runtime } from './runtime.js';
+import { LRSchedule, makeSchedule, scheduleConfig } from './schedule.js';
 import { CallbackState, CompileOptions, Sequential, TrainingState } from './sequential.js';
 
 export const FORMAT_VERSION = 1;
@@ -91,7 +92,9 @@ export function serializeModel(model: Sequential, options: SerializeOptions = {}
   };
   const c = model.compileOptions;
   if ((options.optimizer || options.training) && c?.optimizer) {
-    header.compile = { loss: c.loss, clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue, metrics: c.metrics };
+    // A built-in schedule is stored as { type, options }; your own is not (resuming then asks for it).
+    const lrSchedule = c.lrSchedule && scheduleConfig(c.lrSchedule);
+    header.compile = { loss: c.loss, clipGradNorm: c.clipGradNorm, clipGradValue: c.clipGradValue, metrics: c.metrics, lrSchedule };
     const state = c.optimizer.state();
     header.optimizer = { type: c.optimizer.type, options: c.optimizer.options, steps: c.optimizer.steps, state: { offset: add(state), length: state.length } };
   }
@@ -192,6 +195,7 @@ function checkTraining(t: unknown, dataFloats: number): (CallbackState & { range
     }
     return v as Record<string, number | null>;
   };
+  if (t.scheduleType !== undefined && typeof t.scheduleType !== 'string') bad('training.scheduleType must be a string');
   if (t.scheduleState !== undefined) numbers(t.scheduleState, 'training.scheduleState');
   if (t.partial !== undefined) numbers(t.partial, 'training.partial', ['lossSum', 'correct', 'counted']);
   const h = t.history;
@@ -265,6 +269,16 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
   }
   const compile = header.compile;
   if (compile !== undefined && (!isObj(compile) || (compile.loss !== 'crossEntropy' && compile.loss !== 'mse'))) bad("compile.loss must be 'crossEntropy' or 'mse'");
+  let lrSchedule: LRSchedule | undefined;
+  if (isObj(compile) && compile.lrSchedule !== undefined) {
+    const s = compile.lrSchedule;
+    if (!isObj(s) || typeof s.type !== 'string' || !isObj(s.options)) bad('compile.lrSchedule must be { type, options }');
+    try {
+      lrSchedule = makeSchedule(s.type as string, s.options);
+    } catch (e) {
+      bad(`compile.lrSchedule: ${(e as Error).message}`);
+    }
+  }
   const callbackStates = header.training === undefined ? [] : checkTraining(header.training, dataFloats);
   const extra = header.extra ?? {};
   if (!isObj(extra)) bad('extra must be an object');
@@ -313,7 +327,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
     if (opt) {
       const optimizer = makeOptimizer(opt.type, opt.options);
       const c = (compile ?? { loss: 'crossEntropy' }) as Json;
-      model.compile({ ...(c as unknown as CompileOptions), optimizer, lrSchedule: undefined });
+      model.compile({ ...(c as unknown as CompileOptions), optimizer, lrSchedule });
       optimizer.setState(data.subarray(opt.range.offset, opt.range.offset + opt.range.length), opt.steps);
       result.optimizer = optimizer;
     }

@@ -1,7 +1,15 @@
 /**
  * Learning-rate schedules. Each gives the learning rate for a (0-based) epoch and global step;
- * `fit` applies it before every batch. Only `ReduceLROnPlateau` has state, saved in checkpoints.
+ * `fit` applies it before every batch. Checkpoints store the built-in schedules (type and options)
+ * and `ReduceLROnPlateau`'s state.
  */
+
+/** `v` if it is a finite number in [min, max] (integer when asked), else a RangeError naming `what`. */
+function checkNumber(what: string, v: unknown, min: number, max = Infinity, integer = false): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw new RangeError(`${what} must be ${integer ? 'an integer' : 'a finite number'} in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+}
 
 export interface LRSchedule {
   /** The schedule's name. */
@@ -30,6 +38,7 @@ export class StepLR implements LRSchedule {
     },
   ) {
     if (!Number.isInteger(options?.stepSize) || options.stepSize < 1) throw new RangeError(`StepLR: stepSize must be a positive integer, got ${options?.stepSize}`);
+    if (options.gamma !== undefined) checkNumber('StepLR: gamma', options.gamma, Number.MIN_VALUE);
   }
   lrAt(base: number, epoch: number): number {
     return base * Math.pow(this.options.gamma ?? 0.1, Math.floor(epoch / this.options.stepSize));
@@ -47,7 +56,7 @@ export class ExponentialLR implements LRSchedule {
       gamma: number;
     },
   ) {
-    if (!(options?.gamma > 0)) throw new RangeError(`ExponentialLR: gamma must be > 0, got ${options?.gamma}`);
+    if (!(options?.gamma > 0 && Number.isFinite(options.gamma))) throw new RangeError(`ExponentialLR: gamma must be a finite number > 0, got ${options?.gamma}`);
   }
   lrAt(base: number, epoch: number): number {
     return base * Math.pow(this.options.gamma, epoch);
@@ -70,6 +79,8 @@ export class CosineLR implements LRSchedule {
     },
   ) {
     if (!Number.isInteger(options?.totalSteps) || options.totalSteps < 1) throw new RangeError(`CosineLR: totalSteps must be a positive integer, got ${options?.totalSteps}`);
+    if (options.warmupSteps !== undefined) checkNumber('CosineLR: warmupSteps', options.warmupSteps, 0, Number.MAX_SAFE_INTEGER, true);
+    if (options.minLr !== undefined) checkNumber('CosineLR: minLr', options.minLr, 0);
   }
   lrAt(base: number, _epoch: number, step: number): number {
     const { totalSteps, warmupSteps = 0, minLr = 0 } = this.options;
@@ -99,8 +110,11 @@ export class ReduceLROnPlateau implements LRSchedule {
       threshold?: number;
     } = {},
   ) {
-    const f = options.factor ?? 0.1;
+    const f = options?.factor ?? 0.1;
     if (!(f > 0 && f < 1)) throw new RangeError(`ReduceLROnPlateau: factor must be in (0, 1), got ${f}`);
+    if (options.patience !== undefined) checkNumber('ReduceLROnPlateau: patience', options.patience, 0, Number.MAX_SAFE_INTEGER, true);
+    if (options.minLr !== undefined) checkNumber('ReduceLROnPlateau: minLr', options.minLr, 0);
+    if (options.threshold !== undefined) checkNumber('ReduceLROnPlateau: threshold', options.threshold, 0, 1);
   }
   lrAt(base: number): number {
     return Math.max(base * this.scale, this.options.minLr ?? 0);
@@ -125,4 +139,20 @@ export class ReduceLROnPlateau implements LRSchedule {
     this.best = s.best ?? Infinity;
     this.bad = s.bad;
   }
+}
+
+/** The built-in schedules, by `type`. */
+const SCHEDULES = { StepLR, ExponentialLR, CosineLR, ReduceLROnPlateau } as const;
+
+/** `{ type, options }` of a built-in schedule (what a checkpoint stores), or undefined for your own. */
+export function scheduleConfig(s: LRSchedule): { type: string; options: unknown } | undefined {
+  const builtIn = Object.values(SCHEDULES).some((C) => s instanceof C);
+  return builtIn ? { type: s.type, options: (s as unknown as { options: unknown }).options } : undefined;
+}
+
+/** A built-in schedule from its `type` and options (as `makeOptimizer`); RangeError when either is invalid. */
+export function makeSchedule(type: string, options: unknown): LRSchedule {
+  if (!Object.prototype.hasOwnProperty.call(SCHEDULES, type)) throw new RangeError(`unknown schedule type ${JSON.stringify(type)}; expected ${Object.keys(SCHEDULES).join(', ')}`);
+  const C = SCHEDULES[type as keyof typeof SCHEDULES] as new (o: unknown) => LRSchedule;
+  return new C(options);
 }

@@ -140,8 +140,9 @@ export interface FitOptions extends BatchOptions {
   verbose?: 0 | 1;
   /**
    * Continue a checkpointed run: the `training` of `deserializeModel(bytes)` or `loadModel(path)`.
-   * Give the same data and options as the interrupted run (`epochs` is the total); compile the
-   * loaded model again with the same `lrSchedule`, which files do not store.
+   * Give the same data and options as the interrupted run (`epochs` is the total). A loaded model
+   * comes compiled with its built-in `lrSchedule`; a schedule of your own is not stored, so
+   * compile the loaded model again with it.
    */
   resume?: TrainingState;
 }
@@ -156,6 +157,8 @@ export interface TrainingState {
   step: number;
   /** Seed of the data order. */
   seed: number;
+  /** The learning-rate schedule's `type`, when the run has one. */
+  scheduleType?: string;
   /** The learning-rate schedule's state (ReduceLROnPlateau). */
   scheduleState?: Record<string, number>;
   /** The states of the callbacks that have one (`EarlyStopping`), as of the checkpoint. */
@@ -555,11 +558,11 @@ export class Sequential {
     const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
     history.stopped = false;
     history.aborted = false;
-    if (r?.scheduleState && !c.lrSchedule) {
-      throw new Error(`${op}: the checkpoint was trained with a learning-rate schedule; compile the loaded model again with the same lrSchedule before resuming (files do not store schedules)`);
+    if ((r?.scheduleState || r?.scheduleType) && !c.lrSchedule) {
+      throw new Error(`${op}: the checkpoint was trained with a learning-rate schedule of your own, which files do not store; compile the loaded model again with it before resuming`);
     }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
-    this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
+    this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleType: c.lrSchedule?.type, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
     this.stopTraining = false;
     this.fitCallbacks = callbacks;
     for (const cb of callbacks) await cb.onTrainBegin?.(this);

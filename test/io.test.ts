@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Adam, Dense, Dropout, EarlyStopping, Embedding, FORMAT_VERSION, LSTM, ModelCheckpoint, Runtime, SGD, Sequential, Tensor, deserializeModel } from '../src/index.js';
+import { Adam, CosineLR, Dense, Dropout, EarlyStopping, Embedding, FORMAT_VERSION, LSTM, ModelCheckpoint, Runtime, SGD, Sequential, Tensor, deserializeModel } from '../src/index.js';
 import { checkpointToFile, loadModel, saveModel, writeFileAtomic } from '../src/node.js';
 import { bitsHash, build, randomTensor } from './helpers.js';
 
@@ -491,10 +491,30 @@ describe('corrupt files are refused before allocating', () => {
     refused(withHeader(bytes, (h) => (h.training.callbacks[0].values.wait = 'x')), /training\.callbacks\[0\]\.values/);
     refused(withHeader(bytes, (h) => (h.training.callbacks[0].weights.offset = 1e9)), /training\.callbacks\[0\]\.weights: .*past the end/);
     refused(withHeader(bytes, (h) => (h.training.callbacks[0].weights.length = -1)), /training\.callbacks\[0\]\.weights/);
+    refused(withHeader(bytes, (h) => (h.training.scheduleType = 5)), /training\.scheduleType/);
     // JSON writes NaN as null: a diverged run's history loads back as NaN.
     const nan = deserializeModel(withHeader(bytes, (h) => (h.training.history.loss = [null])), { runtime: rt });
     expect(nan.training!.history.loss).toEqual([NaN]);
     nan.model.dispose();
+  });
+
+  test('a stored learning-rate schedule is rebuilt, and refused when its type or options are invalid', async () => {
+    const m = small(rt);
+    m.compile({ loss: 'mse', optimizer: new Adam({ lr: 0.01 }), lrSchedule: new CosineLR({ totalSteps: 10, warmupSteps: 2, minLr: 1e-4 }) });
+    await m.trainOnBatch(randomTensor([3, 4, 2], 3), randomTensor([3, 4, 2], 4));
+    const bytes = m.toBytes({ optimizer: true });
+    m.dispose();
+    const good = deserializeModel(bytes, { runtime: rt });
+    const s = good.model.compileOptions!.lrSchedule as CosineLR;
+    expect(s).toBeInstanceOf(CosineLR);
+    expect(s.options).toEqual({ totalSteps: 10, warmupSteps: 2, minLr: 1e-4 });
+    good.model.dispose();
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule = 'cosine')), /compile\.lrSchedule must be \{ type, options \}/);
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule.type = 'Warp')), /compile\.lrSchedule: unknown schedule type "Warp"/);
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule.type = 'toString')), /unknown schedule type/);
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule.options.totalSteps = 0)), /compile\.lrSchedule: CosineLR: totalSteps/);
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule.options.minLr = -1)), /compile\.lrSchedule: CosineLR: minLr/);
+    refused(withHeader(bytes, (h) => (h.compile.lrSchedule = { type: 'StepLR', options: { stepSize: 1, gamma: 'x' } })), /StepLR: gamma/);
   });
 
   test('a huge config with tiny data is refused before allocating (hiddenSize 2^25, and shapes to match)', () => {

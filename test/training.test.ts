@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   Adam, CoreError, CosineLR, Dense, Dropout, EarlyStopping, Embedding, ExponentialLR, History, LRSchedule, LSTM, Logs,
-  ModelCheckpoint, ReduceLROnPlateau, Runtime, SGD, Sequential, StepLR, Tensor, deserializeModel,
+  ModelCheckpoint, ReduceLROnPlateau, Runtime, SGD, Sequential, StepLR, Tensor, deserializeModel, makeSchedule,
 } from '../src/index.js';
 import { bitsHash, build, expectClose, randomData, randomTensor } from './helpers.js';
 
@@ -723,6 +723,35 @@ describe('bit-identical resume from checkpoints', () => {
       expect(m.compileOptions!.optimizer!.steps).toBe(20);
       m.dispose();
     }
+    // A checkpoint comes back compiled with its built-in schedule: resuming needs no compile.
+    const plain = deserializeModel(ckpts[3].bytes, { runtime: rt });
+    expect(plain.model.compileOptions!.lrSchedule!.type).toBe(sched().type);
+    const hPlain = await plain.model.fit(x, y, { ...opts, resume: plain.training });
+    expect(allHash(plain.model)).toBe(finalA);
+    expect(hPlain.lr).toEqual(hA.lr);
+    plain.model.dispose();
+  });
+
+  test('a schedule of your own is not stored: resuming without compiling it again is refused, with it the run continues', async () => {
+    const rt = await build('simd');
+    const { x, y, lengths } = tokenData();
+    const halving: LRSchedule = { type: 'Halving', lrAt: (base, epoch) => base / 2 ** epoch };
+    const opts = { epochs: 2, batchSize: 8, seed: 9, lengths };
+    const m = tagger(rt);
+    m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }), lrSchedule: halving });
+    let first = new Uint8Array(0);
+    const h = await m.fit(x, y, { ...opts, callbacks: new ModelCheckpoint({ save: (b, info) => void (info.epoch === 1 && (first = b)) }) });
+    const final = allHash(m);
+    m.dispose();
+    const loaded = deserializeModel(first, { runtime: rt });
+    expect(loaded.model.compileOptions!.lrSchedule).toBeUndefined();
+    expect(loaded.training!.scheduleType).toBe('Halving');
+    await expect(loaded.model.fit(x, y, { ...opts, resume: loaded.training })).rejects.toThrow(/schedule of your own.*compile the loaded model again/);
+    loaded.model.compile({ ...loaded.model.compileOptions!, lrSchedule: halving });
+    const h2 = await loaded.model.fit(x, y, { ...opts, resume: loaded.training });
+    expect(h2.lr).toEqual(h.lr);
+    expect(allHash(loaded.model)).toBe(final);
+    loaded.model.dispose();
   });
   /** Run A (uninterrupted) and run B stopped by `stopTraining` from onBatchEnd after step 7 (epoch 1, 2 of 5 batches). */
   async function stoppedMidEpoch(rt: Runtime) {
@@ -987,6 +1016,16 @@ describe('learning-rate schedules', () => {
     expect(() => new ExponentialLR({ gamma: 0 })).toThrow(/gamma/);
     expect(() => new CosineLR({ totalSteps: 0 })).toThrow(/totalSteps/);
     expect(() => new ReduceLROnPlateau({ factor: 1 })).toThrow(/factor/);
+    // Every option is checked, naming it (a schedule can also come from a file).
+    expect(() => new StepLR({ stepSize: 1, gamma: -0.5 })).toThrow(/StepLR: gamma/);
+    expect(() => new ExponentialLR({ gamma: Infinity })).toThrow(/gamma/);
+    expect(() => new CosineLR({ totalSteps: 5, warmupSteps: 1.5 })).toThrow(/CosineLR: warmupSteps/);
+    expect(() => new CosineLR({ totalSteps: 5, minLr: NaN })).toThrow(/CosineLR: minLr/);
+    expect(() => new ReduceLROnPlateau({ patience: -1 })).toThrow(/ReduceLROnPlateau: patience/);
+    expect(() => new ReduceLROnPlateau({ threshold: 2 })).toThrow(/ReduceLROnPlateau: threshold/);
+    expect(() => new ReduceLROnPlateau({ minLr: '0' as unknown as number })).toThrow(/ReduceLROnPlateau: minLr/);
+    expect(makeSchedule('CosineLR', { totalSteps: 4 }).lrAt(1, 0, 4)).toBe(0);
+    expect(() => makeSchedule('Warp', {})).toThrow(/unknown schedule type "Warp"/);
   });
 
   test('ReduceLROnPlateau reduces after patience epochs without improvement, honours minLr, and round-trips its state', () => {
