@@ -464,7 +464,7 @@ describe('corrupt files are refused before allocating', () => {
   test('the training section (what fit({ resume }) trusts) is checked: positions, history, schedule, callback states', async () => {
     const m = small(rt);
     m.compile({ loss: 'mse', optimizer: new Adam({ lr: 0.01 }) });
-    let bytes = new Uint8Array(0);
+    let bytes: Uint8Array = new Uint8Array(0);
     const es = new EarlyStopping({ monitor: 'loss', restoreBestWeights: true });
     await m.fit(randomTensor([3, 8, 2], 3), randomTensor([3, 8, 2], 4), { epochs: 1, batchSize: 4, callbacks: [new ModelCheckpoint({ save: (b) => void (bytes = b) }), es] });
     const params = m.layers.reduce((n, l) => n + l.paramCount, 0);

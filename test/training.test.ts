@@ -739,7 +739,7 @@ describe('bit-identical resume from checkpoints', () => {
     const opts = { epochs: 2, batchSize: 8, seed: 9, lengths };
     const m = tagger(rt);
     m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }), lrSchedule: halving });
-    let first = new Uint8Array(0);
+    let first: Uint8Array = new Uint8Array(0);
     const h = await m.fit(x, y, { ...opts, callbacks: new ModelCheckpoint({ save: (b, info) => void (info.epoch === 1 && (first = b)) }) });
     const final = allHash(m);
     m.dispose();
