@@ -492,6 +492,20 @@ impl Acts {
     }
 }
 
+/// An upper bound, in floats, of what `Acts::new` lays out for T ticks of B sequences, computed
+/// in u64 so that it cannot overflow: training keeps caches and backward buffers for every tick,
+/// inference only the input, two layer outputs (and a batch-first copy) and one chunk of gates.
+fn layout_bound(c: &LstmConfig, t: usize, b: usize, infer: bool) -> u64 {
+    let (t, b, i, h) = (t as u64, b as u64, c.input_size as u64, c.hidden_size as u64);
+    let dh = c.dirs() as u64 * h;
+    let states = 8 * c.num_layers as u64 * dh * b + 8 * h + b * dh;
+    if infer {
+        t * b * (i + 3 * dh) + (512 + b) * 4 * h + states
+    } else {
+        t * b * ((c.num_layers as u64 + 4) * dh * 6 + 4 * i) + states
+    }
+}
+
 /// Copy `src` (rows of `w` floats in `a`-major order a×b) into `dst` in b-major order: the
 /// batch-first ↔ time-major transpose of a [A, B, w] tensor into [B, A, w].
 fn transpose_rows(src: &[f32], dst: &mut [f32], a: usize, b: usize, w: usize) {
@@ -705,10 +719,9 @@ impl Lstm {
         let same = matches!(&self.acts, Some(a) if a.t == t && a.b == b && a.infer == infer && a.batch_first == batch_first);
         if !same {
             // Refuse sizes whose layout would overflow before computing it.
-            let c = &self.cfg;
-            let per_tick = (c.num_layers as u64 + 4) * (c.dirs() * c.hidden_size) as u64 * 6 + 4 * c.input_size as u64;
-            if (t as u64) * (b as u64) * per_tick > crate::error::MAX_FLOATS * 4 {
-                return Err(Error::Value(format!("LSTM.forward: T={} B={} needs more activation memory than wasm32 has", t, b)));
+            if layout_bound(&self.cfg, t, b, infer) > crate::error::MAX_FLOATS * 4 {
+                let what = if infer { "an inference forward" } else { "a training forward (grad: false needs less)" };
+                return Err(Error::Value(format!("LSTM.forward: T={} B={} needs more activation memory than wasm32 has for {}", t, b, what)));
             }
             let (acts, total) = Acts::new(&self.cfg, t, b, infer, batch_first);
             self.arena.fit(total)?;
@@ -1043,6 +1056,7 @@ mod tests {
     //! Native checks of the stack against a plain f64 reference written from the equations above,
     //! and of backward against central differences of that reference.
     use super::*;
+    use crate::error::MAX_FLOATS;
 
     struct Case {
         cfg: LstmConfig,
@@ -1258,6 +1272,27 @@ mod tests {
             check("h0", &read(&l, LstmBuffer::DH0), &h64, 2);
             check("c0", &read(&l, LstmBuffer::DC0), &c64, 3);
         }
+    }
+
+    #[test]
+    fn layout_bound_covers_the_layout_and_lets_inference_go_further() {
+        for (cfg, t, b) in [
+            (LstmConfig { input_size: 3, hidden_size: 5, num_layers: 2, bidirectional: true }, 7, 4),
+            (LstmConfig { input_size: 40, hidden_size: 8, num_layers: 1, bidirectional: false }, 600, 1),
+            (LstmConfig { input_size: 1, hidden_size: 16, num_layers: 3, bidirectional: false }, 3, 700),
+        ] {
+            for bf in [false, true] {
+                for infer in [false, true] {
+                    let (_, total) = Acts::new(&cfg, t, b, infer, bf);
+                    assert!(total as u64 <= layout_bound(&cfg, t, b, infer), "{:?} T={} B={} infer={} bf={}", cfg, t, b, infer, bf);
+                }
+            }
+        }
+        // One layer of 1024 units, 137 ticks of 256 sequences: 4 GiB is too little for training
+        // caches, not for inference.
+        let big = LstmConfig { input_size: 1, hidden_size: 1024, num_layers: 1, bidirectional: false };
+        assert!(layout_bound(&big, 137, 256, false) > MAX_FLOATS * 4);
+        assert!(layout_bound(&big, 137, 256, true) < MAX_FLOATS * 4 / 8);
     }
 
     #[test]

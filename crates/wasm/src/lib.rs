@@ -486,6 +486,16 @@ pub extern "C" fn lstmw_mse(pred: usize, target: usize, n: u32, width: u32, row_
     }
 }
 
+/// Index of the first NaN or infinite value among `n` floats at `ptr`, -1 when all are finite
+/// (-2 for a bad range): a check before work that must not start on bad data (targets, before the
+/// forward that would draw dropout masks).
+#[no_mangle]
+pub extern "C" fn lstmw_first_nonfinite(ptr: usize, n: u32) -> i32 {
+    match slice_at::<f32>("values", ptr, n as usize, false) {
+        Ok(Some(v)) => v.iter().position(|x| !x.is_finite()).map_or(-1, |i| i as i32),
+        _ => -2,
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Embedding
