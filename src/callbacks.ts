@@ -1,5 +1,8 @@
 import { Callback, CallbackState, Logs, Sequential } from './sequential.js';
 import { Tensor } from './tensor.js';
+import { checkOptions, describeValue } from './errors.js';
+
+const MONITORED = ['loss', 'valLoss', 'accuracy', 'valAccuracy'] as const;
 
 /** Options of `new EarlyStopping(...)`. */
 export interface EarlyStoppingOptions {
@@ -28,10 +31,23 @@ export class EarlyStopping implements Callback {
   constructor(
     /** The options given to the constructor. */
     readonly options: EarlyStoppingOptions = {},
-  ) {}
+  ) {
+    const o = checkOptions('EarlyStopping', options, ['monitor', 'patience', 'minDelta', 'restoreBestWeights']);
+    const check = (k: keyof EarlyStoppingOptions, ok: boolean, want: string) => {
+      if (o[k] !== undefined && !ok) throw new RangeError(`EarlyStopping: ${k} must be ${want}, got ${describeValue(o[k])}`);
+    };
+    check('monitor', MONITORED.includes(o.monitor!), `one of ${MONITORED.join(', ')}`);
+    check('patience', Number.isInteger(o.patience) && o.patience! >= 0, 'a non-negative integer');
+    check('minDelta', Number.isFinite(o.minDelta) && o.minDelta! >= 0, 'a finite number >= 0');
+    check('restoreBestWeights', typeof o.restoreBestWeights === 'boolean', 'true or false');
+  }
 
-  /** Resets the best value and the patience counter. */
-  onTrainBegin(): void {
+  /** Resets the best value and the patience counter; refuses an accuracy monitor without the accuracy metric. */
+  onTrainBegin(model?: Sequential): void {
+    const monitor = this.options.monitor ?? 'valLoss';
+    if (model && monitor.endsWith('ccuracy') && !model.compileOptions?.metrics?.includes('accuracy')) {
+      throw new Error(`EarlyStopping: monitor '${monitor}' needs compile({ metrics: ['accuracy'] })`);
+    }
     this.best = Infinity;
     this.bestEpoch = -1;
     this.wait = 0;
@@ -59,7 +75,8 @@ export class EarlyStopping implements Callback {
 
   /** Its counters and the best weights (with `restoreBestWeights`), for checkpoints. */
   state(): CallbackState {
-    const values: Record<string, number> = { wait: this.wait, bestEpoch: this.bestEpoch };
+    // `stoppedEpoch`: the run stopped at that epoch (a checkpoint written then resumes as finished).
+    const values: Record<string, number> = { wait: this.wait, bestEpoch: this.bestEpoch, stoppedEpoch: this.stoppedEpoch };
     if (Number.isFinite(this.best)) values.best = this.best;
     if (!this.bestWeights) return { type: 'EarlyStopping', values };
     const parts = Object.values(this.bestWeights);
@@ -76,16 +93,19 @@ export class EarlyStopping implements Callback {
   setState(state: CallbackState, model: Sequential): void {
     const { wait, best, bestEpoch } = state.values;
     if (state.type !== 'EarlyStopping' || !(Number.isInteger(wait) && wait >= 0)) {
-      throw new Error(`EarlyStopping.setState: expected an EarlyStopping state with a non-negative integer wait, got ${JSON.stringify({ type: state.type, ...state.values })}`);
+      throw new Error(`EarlyStopping.setState: not an EarlyStopping state: ${JSON.stringify(state.values)}`);
     }
     this.wait = wait;
     this.best = best ?? Infinity;
     this.bestEpoch = bestEpoch ?? -1;
+    this.stoppedEpoch = state.values.stoppedEpoch ?? -1;
+    // Stopped when the checkpoint was written: the resumed run is over too.
+    if (this.stoppedEpoch >= 0) model.stopTraining = true;
     this.bestWeights = undefined;
     if (!state.weights || !this.options.restoreBestWeights) return;
     const dict = model.stateDict();
     const need = Object.values(dict).reduce((n, t) => n + t.data.length, 0);
-    if (state.weights.length !== need) throw new Error(`EarlyStopping.setState: the stored best weights hold ${state.weights.length} values; this model has ${need} parameters`);
+    if (state.weights.length !== need) throw new Error(`EarlyStopping.setState: ${state.weights.length} best weights for ${need} parameters`);
     let at = 0;
     for (const [k, t] of Object.entries(dict)) {
       dict[k] = new Tensor(state.weights.slice(at, at + t.data.length), t.shape);
@@ -118,7 +138,10 @@ export class ModelCheckpoint implements Callback {
     /** The options given to the constructor. */
     readonly options: ModelCheckpointOptions,
   ) {
+    checkOptions('ModelCheckpoint', options, ['save', 'everyBatches', 'metadata']);
     if (typeof options?.save !== 'function') throw new TypeError('ModelCheckpoint: options.save must be a function (bytes, info) => void');
+    const every = options.everyBatches;
+    if (every !== undefined && !(Number.isInteger(every) && every >= 0)) throw new RangeError(`ModelCheckpoint: everyBatches must be a non-negative integer, got ${describeValue(every)}`);
   }
 
   private async write(model: Sequential): Promise<void> {

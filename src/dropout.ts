@@ -31,6 +31,7 @@ export class Dropout extends ParamLayer implements ChainLayer {
 
   constructor(options: DropoutOptions = {}) {
     const op = 'new Dropout';
+    if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { p?, seed? }`);
     const p = options.p ?? 0.5;
     if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new RangeError(`${op}: p must be a number in [0, 1), got ${String(p)}`);
     const rt = options.runtime ?? runtime();

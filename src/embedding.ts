@@ -102,13 +102,18 @@ export class Embedding extends ParamLayer implements ChainLayer {
 }
 
 /** Check an ids tensor: Int32Array or Float32Array data matching its shape. */
-export function checkIds(op: string, ids: unknown): void {
+export function checkIds(op: string, ids: unknown, arg = 'ids'): void {
   const t = ids as IdsLike;
   if (!t || typeof t !== 'object' || !(t.data instanceof Int32Array || t.data instanceof Float32Array) || !Array.isArray(t.shape)) {
-    throw new ShapeError(`${op}: ids must be { data: Int32Array | Float32Array, shape }`, op, 'ids');
+    const d = t && typeof t === 'object' ? (t as { data?: unknown }).data : t;
+    const got = d === null || d === undefined ? String(d) : Array.isArray(d) ? 'a plain array' : `a ${(d as object).constructor?.name ?? typeof d}`;
+    throw new ShapeError(`${op}: ${arg} must be { data: Int32Array | Float32Array, shape }, got data as ${got}`, op, arg);
+  }
+  if (t.shape.length === 0 || t.shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ShapeError(`${op}: ${arg} shape ${formatShape(t.shape)} must have one or more axes, each a positive integer`, op, arg, undefined, t.shape.slice());
   }
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (n !== t.data.length || t.shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new ShapeError(`${op}: ids has shape ${formatShape(t.shape)} but ${t.data.length} values`, op, 'ids', undefined, t.shape.slice());
+  if (n !== t.data.length) {
+    throw new ShapeError(`${op}: ${arg} has shape ${formatShape(t.shape)} (${n} values) but its data holds ${t.data.length}`, op, arg, undefined, t.shape.slice());
   }
 }

@@ -44,3 +44,22 @@ export class DisposedError extends Error {
 export function formatShape(shape: readonly (number | null)[]): string {
   return `[${shape.map((d) => (d === null ? '*' : String(d))).join(', ')}]`;
 }
+
+/** A value as an error message shows it: strings quoted (so '0.1' differs from 0.1), NaN as NaN. */
+export function describeValue(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * `options` as an options object: `undefined` (all defaults) or a plain object whose keys are all
+ * in `known`. A misspelt option would otherwise be ignored without a word.
+ */
+export function checkOptions<T extends object>(op: string, options: T | undefined, known: readonly string[]): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${op}: options must be an object such as { ${known[0]}: ... }, got ${describeValue(options)}`);
+  }
+  const unknown = Object.keys(options).find((k) => !known.includes(k));
+  if (unknown !== undefined) throw new RangeError(`${op}: unknown option '${unknown}' (the options are ${known.join(', ')})`);
+  return options;
+}

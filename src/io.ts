@@ -185,14 +185,11 @@ const HISTORY_ARRAYS = ['epochs', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 
  */
 function checkTraining(t: unknown, dataFloats: number): (CallbackState & { range?: { offset: number; length: number } })[] {
   if (!isObj(t)) bad('training must be an object');
-  for (const k of ['epoch', 'batch', 'step']) {
-    if (!Number.isSafeInteger(t[k]) || (t[k] as number) < 0) bad(`training.${k} must be a non-negative integer, got ${JSON.stringify(t[k])}`);
+  for (const k of ['epoch', 'batch', 'step', 'seed']) {
+    if (!Number.isSafeInteger(t[k]) || ((t[k] as number) < 0 && k !== 'seed')) bad(`training.${k} must be a${k === 'seed' ? 'n' : ' non-negative'} integer, got ${JSON.stringify(t[k])}`);
   }
-  if (!Number.isSafeInteger(t.seed)) bad(`training.seed must be an integer, got ${JSON.stringify(t.seed)}`);
   const numbers = (v: unknown, what: string, keys: readonly string[] = []): Record<string, number | null> => {
-    if (!isObj(v) || Object.values(v).some((x) => x !== null && !(typeof x === 'number' && Number.isFinite(x))) || keys.some((k) => typeof v[k] !== 'number')) {
-      bad(`${what} must be an object of numbers${keys.length ? ` with ${keys.join(', ')}` : ''}`);
-    }
+    if (!isObj(v) || Object.values(v).some((x) => x !== null && !Number.isFinite(x)) || keys.some((k) => typeof v[k] !== 'number')) bad(`${what} must be an object of numbers ${keys}`);
     return v as Record<string, number | null>;
   };
   if (t.scheduleType !== undefined && typeof t.scheduleType !== 'string') bad('training.scheduleType must be a string');

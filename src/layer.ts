@@ -66,6 +66,8 @@ export interface ChainLayer {
   setExtraState?(words: readonly number[]): void;
   /** Release the wasm memory. Idempotent; any later use throws a DisposedError. */
   dispose(): void;
+  /** The runtime whose memory holds the layer. @internal */
+  readonly runtime: Runtime;
 }
 
 /** Lay out `[name, shape]` pairs consecutively. */
@@ -92,6 +94,11 @@ export abstract class ParamLayer {
   ) {
     if (handle === 0) this.rt.check(2); // the core set the reason
     this.handle = handle;
+  }
+
+  /** The runtime whose memory holds the layer. @internal */
+  get runtime(): Runtime {
+    return this.rt;
   }
 
   /** The handle, or a DisposedError naming `op`. */

@@ -227,7 +227,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     const b = streamBatch(op, x, inputSize);
     if (state !== undefined && (!(state instanceof LSTMState) || state.numLayers !== numLayers || state.batch !== b || state.hiddenSize !== hiddenSize)) {
       const got = state instanceof LSTMState ? `[${state.numLayers}, ${state.batch}, ${state.hiddenSize}]` : String(state);
-      throw new ShapeError(`${op}: state must be an LSTMState of [${numLayers}, ${b}, ${hiddenSize}] (numLayers, batch, hiddenSize), got ${got}`, op, 'state', [numLayers, b, hiddenSize]);
+      throw new ShapeError(`${op}: state must be an LSTMState of [${numLayers}, ${b}, ${hiddenSize}] (numLayers, batch, hiddenSize), got ${got}`, op, 'state', [numLayers, b, hiddenSize], state instanceof LSTMState ? [state.numLayers, state.batch, state.hiddenSize] : undefined);
     }
     const n = numLayers * b * hiddenSize;
     const xs = b * inputSize;
@@ -280,6 +280,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
 
   /** Zero state for streaming `batch` sequences. */
   zeroState(batch = 1): LSTMState {
+    this.live('zeroState');
     return LSTMState.zeros(this.config.numLayers, batch, this.config.hiddenSize);
   }
 
@@ -347,12 +348,12 @@ export class LSTM extends ParamLayer implements ChainLayer {
 }
 
 /** Check optional sequence lengths: an Int32Array of B values in 1..T. */
-export function checkLengths(op: string, lengths: unknown, b: number, t: number): void {
+export function checkLengths(op: string, lengths: unknown, b: number, t: number, arg = 'lengths'): void {
   if (lengths === undefined) return;
-  if (!(lengths instanceof Int32Array)) throw new ShapeError(`${op}: lengths must be an Int32Array of ${b} sequence lengths, got ${lengths === null ? 'null' : (lengths as object).constructor?.name ?? typeof lengths}`, op, 'lengths', [b]);
-  if (lengths.length !== b) throw new ShapeError(`${op}: lengths must have shape [${b}] (one per sequence), got [${lengths.length}]`, op, 'lengths', [b], [lengths.length]);
+  if (!(lengths instanceof Int32Array)) throw new ShapeError(`${op}: ${arg} must be an Int32Array of ${b} sequence lengths, got ${lengths === null ? 'null' : (lengths as object).constructor?.name ?? typeof lengths}`, op, arg, [b]);
+  if (lengths.length !== b) throw new ShapeError(`${op}: ${arg} must have shape [${b}] (one per sequence), got [${lengths.length}]`, op, arg, [b], [lengths.length]);
   const bad = lengths.findIndex((v) => v < 1 || v > t);
-  if (bad >= 0) throw new RangeError(`${op}: lengths[${bad}] is ${lengths[bad]}, expected 1..${t} (the padded length T)`);
+  if (bad >= 0) throw new RangeError(`${op}: ${arg}[${bad}] is ${lengths[bad]}, expected 1..${t} (the padded length T)`);
 }
 
 /** PyTorch's parameter names and shapes for an LSTM config, in state_dict order. */

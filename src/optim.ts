@@ -5,6 +5,7 @@
  */
 import { ChainLayer } from './layer.js';
 import { Runtime } from './runtime.js';
+import { checkOptions, describeValue } from './errors.js';
 
 export type OptimizerType = 'SGD' | 'RMSprop' | 'Adam' | 'AdamW' | 'Adagrad';
 
@@ -72,7 +73,7 @@ export interface ClipOptions {
 
 function num(op: string, name: string, v: unknown, dflt: number, min = 0): number {
   const x = v === undefined ? dflt : v;
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < min) throw new RangeError(`${op}: ${name} must be a finite number >= ${min}, got ${String(v)}`);
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < min) throw new RangeError(`${op}: ${name} must be a finite number >= ${min}, got ${describeValue(v)}`);
   return x;
 }
 
@@ -177,6 +178,7 @@ export class SGD extends Optimizer {
   readonly options: Readonly<Required<SGDOptions>>;
   constructor(options: SGDOptions = {}) {
     const op = 'SGD';
+    options = checkOptions(op, options, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']);
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       momentum: num(op, 'momentum', options.momentum, 0),
@@ -204,6 +206,7 @@ export class RMSprop extends Optimizer {
   readonly options: Readonly<Required<RMSpropOptions>>;
   constructor(options: RMSpropOptions = {}) {
     const op = 'RMSprop';
+    options = checkOptions(op, options, ['lr', 'alpha', 'eps', 'momentum', 'centered', 'weightDecay']);
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       alpha: num(op, 'alpha', options.alpha, 0.99),
@@ -226,6 +229,7 @@ export class RMSprop extends Optimizer {
 }
 
 function adamOptions(op: string, options: AdamOptions, wdDefault: number): Required<AdamOptions> {
+  options = checkOptions(op, options, ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad']);
   const betas = options.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2 || betas.some((b) => typeof b !== 'number' || !(b >= 0 && b < 1))) {
     throw new RangeError(`${op}: betas must be two numbers in [0, 1), got ${JSON.stringify(options.betas)}`);
@@ -245,7 +249,9 @@ export class Adam extends Optimizer {
   readonly type: 'Adam' | 'AdamW' = 'Adam';
   readonly options: Readonly<Required<AdamOptions>>;
   constructor(options: AdamOptions = {}) {
-    const o = adamOptions('Adam', options, 0);
+    // AdamW runs this constructor too: its errors name AdamW, and its weight decay defaults to 0.01.
+    const w = new.target === AdamW;
+    const o = adamOptions(w ? 'AdamW' : 'Adam', options, w ? 0.01 : 0);
     super(o.lr);
     this.options = Object.freeze(o);
   }
@@ -262,10 +268,8 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   /** Always `'AdamW'`. */
   override readonly type = 'AdamW';
-  override readonly options: Readonly<Required<AdamOptions>>;
   constructor(options: AdamOptions = {}) {
-    super({ ...options, weightDecay: options.weightDecay ?? 0.01 });
-    this.options = Object.freeze(adamOptions('AdamW', options, 0.01));
+    super(options);
   }
 }
 
@@ -276,6 +280,7 @@ export class Adagrad extends Optimizer {
   readonly options: Readonly<Required<AdagradOptions>>;
   constructor(options: AdagradOptions = {}) {
     const op = 'Adagrad';
+    options = checkOptions(op, options, ['lr', 'lrDecay', 'initialAccumulatorValue', 'eps', 'weightDecay']);
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       lrDecay: num(op, 'lrDecay', options.lrDecay, 0),

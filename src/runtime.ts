@@ -37,6 +37,7 @@ export interface CoreExports {
   lstmw_dense_buffer(h: number, which: number): number;
   lstmw_softmax_cross_entropy(logits: number, n: number, c: number, targets: number, dlogits: number, lossOut: number): number;
   lstmw_mse(pred: number, target: number, n: number, width: number, rowMask: number, dpred: number, lossOut: number): number;
+  lstmw_first_nonfinite(ptr: number, n: number): number;
   lstmw_embedding_new(num: number, dim: number, seedLo: number, seedHi: number): number;
   lstmw_embedding_free(h: number): number;
   lstmw_embedding_buffer(h: number, which: number): number;

@@ -1,6 +1,6 @@
 import { cropTime, putAlong, takeAlong, epochOrder, yieldToEventLoop, AnyTensor } from './batching.js';
 import { serializeModel, SerializeOptions } from './io.js';
-import { DisposedError, ShapeError, formatShape } from './errors.js';
+import { DisposedError, ShapeError, describeValue, formatShape } from './errors.js';
 import { checkIds } from './embedding.js';
 import { ChainLayer, ForwardContext, StateDict } from './layer.js';
 import { LSTM, checkLengths } from './lstm.js';
@@ -147,6 +147,12 @@ export interface FitOptions extends BatchOptions {
   resume?: TrainingState;
 }
 
+/** `v` if it is a positive integer, else a RangeError naming `batchSize`. */
+function checkBatchSize(op: string, v: unknown): number {
+  if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new RangeError(`${op}: batchSize must be a positive integer, got ${describeValue(v)}`);
+  return v;
+}
+
 /** Where a run is, for bit-identical resumption. */
 export interface TrainingState {
   /** Epoch to run next (0-based) and the batch to start it at. */
@@ -224,7 +230,13 @@ export class Sequential {
       if (!l || typeof (l as ChainLayer).forwardPtr !== 'function') throw new TypeError(`new Sequential: layers[${i}] is not a layer`);
     });
     this.layers = layers.slice();
-    this.rt = options.runtime ?? runtime();
+    // The layers' runtime unless one is given; all must share it (their memories are separate).
+    this.rt = options.runtime ?? layers[0].runtime ?? runtime();
+    layers.forEach((l, i) => {
+      if (l.runtime !== undefined && l.runtime !== this.rt) {
+        throw new Error(`new Sequential: layers[${i}] (${l.kind}) was created in another runtime than ${options.runtime ? 'options.runtime' : 'layers[0]'}; a model's layers must share one runtime (pass the same { runtime } to each)`);
+      }
+    });
     this.scratch = new Scratch(this.rt);
   }
 
@@ -255,12 +267,40 @@ export class Sequential {
     return s;
   }
 
-  private checkInput(op: string, x: ModelInput): number[] {
+  private checkInput(op: string, x: ModelInput, arg?: string): number[] {
     if (this.layers[0].kind === 'Embedding') {
-      checkIds(op, x);
+      checkIds(op, x, arg);
       return x.shape.slice();
     }
-    return checkTensor(op, 'x', x, x && Array.isArray(x.shape) ? x.shape.map(() => null) : [null]);
+    return checkTensor(op, arg ?? 'x', x, x && Array.isArray(x.shape) ? x.shape.map(() => null) : [null]);
+  }
+
+  /**
+   * Check a whole dataset before `fit` or `evaluate` changes anything: x (finite numbers, or ids
+   * the Embedding has), the lengths, and y against the output x gives (its shape, and class ids
+   * in 0..units−1 or −1, or finite numbers). Errors name the argument (`prefix` + 'x', 'y',
+   * 'lengths') and the offending element's index in its `data`.
+   */
+  private checkDataset(op: string, x: ModelInput, y: TargetLike, lengths: Int32Array | undefined, prefix = ''): void {
+    const shape = this.checkInput(op, x, prefix ? `${prefix}x` : undefined);
+    const out = this.shapes(op, shape);
+    const { b, t } = this.batchDims(shape);
+    checkLengths(op, lengths, b, t, `${prefix}lengths`);
+    const xs = x.data;
+    const first = this.layers[0];
+    if (first.kind === 'Embedding') {
+      const v = (first.config as { numEmbeddings: number }).numEmbeddings;
+      for (let i = 0; i < xs.length; i++) {
+        const id = xs[i];
+        if (!(Number.isInteger(id) && id >= 0 && id < v)) throw new RangeError(`${op}: ${prefix}x element ${i} is ${id}, expected a token id in 0..${v - 1}`);
+      }
+    } else {
+      for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) throw new RangeError(`${op}: ${prefix}x element ${i} is ${xs[i]}, expected a finite number`);
+    }
+    const { t: targets } = this.targets(op, y, out, undefined, `${prefix}y`);
+    if (this.compiled!.loss === 'mse') {
+      for (let i = 0; i < targets.length; i++) if (!Number.isFinite(targets[i])) throw new RangeError(`${op}: ${prefix}y element ${i} is ${targets[i]}, expected a finite number`);
+    }
   }
 
   /** Batch size and sequence length implied by an input shape (T = 1 without a time axis). */
@@ -287,12 +327,13 @@ export class Sequential {
    */
   predict(x: ModelInput, options: BatchOptions & { batchSize?: number } = {}): Tensor {
     const op = 'Sequential.predict';
+    options ??= {}; // null, as undefined: the defaults
     this.live('predict');
     const shape = this.checkInput(op, x);
     const out = this.shapes(op, shape);
     const { b, t, hasTime } = this.batchDims(shape);
     checkLengths(op, options.lengths, b, t);
-    const chunk = options.batchSize ?? b;
+    const chunk = options.batchSize === undefined ? b : checkBatchSize(op, options.batchSize);
     if (chunk >= b) return this.predictBatch(x, shape, out, options.lengths);
     const axisIn = this.sampleAxis(shape.length, hasTime);
     const axisOut = out.length >= 3 ? this.sampleAxis(out.length, true) : 0;
@@ -339,7 +380,8 @@ export class Sequential {
     states.forEach((st, i) => {
       const c = lstms[i].config;
       if (!(st instanceof LSTMState) || st.numLayers !== c.numLayers || st.batch !== b || st.hiddenSize !== c.hiddenSize) {
-        throw new ShapeError(`${op}: state[${i}] must be an LSTMState of [${c.numLayers}, ${b}, ${c.hiddenSize}]`, op, `state[${i}]`, [c.numLayers, b, c.hiddenSize]);
+        const got = st instanceof LSTMState ? [st.numLayers, st.batch, st.hiddenSize] : undefined;
+        throw new ShapeError(`${op}: state[${i}] must be an LSTMState of [${c.numLayers}, ${b}, ${c.hiddenSize}] (numLayers, batch, hiddenSize), got ${got ? formatShape(got) : String(st)}`, op, `state[${i}]`, [c.numLayers, b, c.hiddenSize], got);
       }
     });
     // Stage the input and every state; each LSTM updates its state in place.
@@ -389,10 +431,14 @@ export class Sequential {
       const v = options[k];
       if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new RangeError(`Sequential.compile: ${k} must be a positive number, got ${String(v)}`);
     }
+    if (options.metrics !== undefined && !(Array.isArray(options.metrics) && options.metrics.every((m) => m === 'accuracy'))) {
+      throw new RangeError(`Sequential.compile: metrics must be an array of 'accuracy' (the one metric there is), got ${JSON.stringify(options.metrics)}`);
+    }
     if (options.metrics?.includes('accuracy') && options.loss !== 'crossEntropy') throw new RangeError("Sequential.compile: metric 'accuracy' needs loss 'crossEntropy'");
+    // Bind the new optimizer first: if that is refused, the model keeps its old one.
     const old = this.compiled?.optimizer;
-    if (old && old !== options.optimizer) old.dispose();
     if (options.optimizer && old !== options.optimizer) options.optimizer.bind(this.rt, this.layers);
+    if (old && old !== options.optimizer) old.dispose();
     this.compiled = { ...options };
   }
 
@@ -400,17 +446,17 @@ export class Sequential {
    * Targets as the core wants them, with padded ticks masked: class ids (-1 = not counted) for
    * crossEntropy; floats plus a row mask for mse.
    */
-  private targets(op: string, y: TargetLike, out: number[], lengths: Int32Array | undefined): { t: Int32Array | Float32Array; mask?: Int32Array } {
+  private targets(op: string, y: TargetLike, out: number[], lengths: Int32Array | undefined, arg = 'y'): { t: Int32Array | Float32Array; mask?: Int32Array } {
     const loss = this.compiled!.loss;
     const want = loss === 'crossEntropy' ? out.slice(0, -1) : out;
     if (loss === 'mse') {
-      checkTensor(op, 'y', y, want, 'the shape of the model output');
+      checkTensor(op, arg, y, want, 'the shape of the model output');
     } else {
       if (!y || !(y.data instanceof Int32Array || y.data instanceof Float32Array) || !Array.isArray(y.shape)) {
-        throw new ShapeError(`${op}: y must be { data: Int32Array | Float32Array, shape } of class ids with shape ${formatShape(want)}`, op, 'y', want);
+        throw new ShapeError(`${op}: ${arg} must be { data: Int32Array | Float32Array, shape } of class ids with shape ${formatShape(want)}`, op, arg, want);
       }
       if (y.shape.length !== want.length || y.shape.some((d, i) => d !== want[i]) || y.data.length !== want.reduce((a, b) => a * b, 1)) {
-        throw new ShapeError(`${op}: y must have shape ${formatShape(want)} (class ids for every output row), got ${formatShape(y.shape)} with ${y.data.length} values`, op, 'y', want, y.shape.slice());
+        throw new ShapeError(`${op}: ${arg} must have shape ${formatShape(want)} (class ids for every output row), got ${formatShape(y.shape)} with ${y.data.length} values`, op, arg, want, y.shape.slice());
       }
     }
     // Rows of the output (all axes but the last) that are padding.
@@ -430,7 +476,12 @@ export class Sequential {
     else {
       ids = Int32Array.from(y.data);
       const bad = y.data.findIndex((v, i) => v !== ids[i]);
-      if (bad >= 0) throw new RangeError(`${op}: y element ${bad} is ${y.data[bad]}, expected an integer class id`);
+      if (bad >= 0) throw new RangeError(`${op}: ${arg} element ${bad} is ${y.data[bad]}, expected an integer class id`);
+    }
+    // Checked here, before the forward (which would draw dropout masks), not by the loss after it.
+    const units = out[out.length - 1];
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < -1 || ids[i] >= units) throw new RangeError(`${op}: ${arg} element ${i} is ${ids[i]}, expected a class id in 0..${units - 1} (or -1, not counted)`);
     }
     if (padded) for (let r = 0; r < rows; r++) if (padded(r)) ids[r] = -1;
     return { t: ids };
@@ -452,6 +503,11 @@ export class Sequential {
     const rows = out.slice(0, -1).reduce((a, v) => a * v, 1);
     const n = rows * units;
     const [xPtr, lPtr, tPtr, mPtr] = this.rt.stage([x.data, lengths, targets, mask]);
+    if (c.loss === 'mse') {
+      // Before the forward, which would draw dropout masks for a batch that is then refused.
+      const bad = this.rt.core.lstmw_first_nonfinite(tPtr, n);
+      if (bad >= 0) throw new RangeError(`${op}: y element ${bad} is ${targets[bad]}, expected a finite number`);
+    }
     const ctx: ForwardContext = { training: train, lengthsPtr: lPtr, inputF32: x.data instanceof Float32Array };
     const outPtr = this.forwardPtr(xPtr, shape, ctx);
     const dPtr = this.scratch.reserve(n * 4 + 16);
@@ -480,6 +536,7 @@ export class Sequential {
   /** One training step on a batch. Resolves to the loss before the update (details in `lastBatchLogs`). */
   async trainOnBatch(x: ModelInput, y: TargetLike, options: BatchOptions = {}): Promise<number> {
     const op = 'Sequential.trainOnBatch';
+    options ??= {}; // null, as undefined: the defaults
     this.live('trainOnBatch');
     if (!this.compiled?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
     const r = this.runBatch(op, x, y, options.lengths, true);
@@ -491,10 +548,13 @@ export class Sequential {
   /** Loss (and accuracy for crossEntropy) over a dataset, in inference mode, batch by batch. */
   evaluate(x: ModelInput, y: TargetLike, options: BatchOptions & { batchSize?: number } = {}): Logs {
     const op = 'Sequential.evaluate';
+    options ??= {}; // null, as undefined: the defaults
     this.live('evaluate');
-    const shape = this.checkInput(op, x);
+    if (!this.compiled) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    const bs = checkBatchSize(op, options.batchSize ?? 256);
+    this.checkDataset(op, x, y, options.lengths);
+    const shape = x.shape;
     const { b, hasTime } = this.batchDims(shape);
-    const bs = options.batchSize ?? 256;
     let lossSum = 0, correct = 0, counted = 0;
     const axisX = this.sampleAxis(shape.length, hasTime);
     const axisY = this.targetAxis(shape);
@@ -526,28 +586,40 @@ export class Sequential {
    */
   async fit(x: ModelInput, y: TargetLike, options: FitOptions = {}): Promise<History> {
     const op = 'Sequential.fit';
+    options ??= {}; // null, as undefined: the defaults
     this.live('fit');
     const c = this.compiled;
     if (!c?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
     const optimizer = c.optimizer;
-    const shape = this.checkInput(op, x);
-    const { b: n, t, hasTime } = this.batchDims(shape);
-    checkLengths(op, options.lengths, n, t);
+    // Everything is checked before the first batch: a refused fit changes nothing.
     const epochs = options.epochs ?? 1;
     const batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`${op}: epochs must be a non-negative integer, got ${epochs}`);
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: batchSize must be a positive integer, got ${batchSize}`);
+    checkBatchSize(op, batchSize);
+    if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw new RangeError(`${op}: seed must be an integer, got ${describeValue(options.seed)}`);
+    if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') throw new TypeError(`${op}: shuffle must be a boolean, got ${describeValue(options.shuffle)}`);
+    this.checkDataset(op, x, y, options.lengths);
+    const shape = x.shape;
+    const { b: n, hasTime } = this.batchDims(shape);
     const axisX = this.sampleAxis(shape.length, hasTime);
     const axisY = this.targetAxis(shape);
+    // Targets have a time axis when the output has one (not after an LSTM with returnSequences: false).
+    const yHasTime = this.shapes(op, shape).length >= 3;
     // Validation data: explicit, or the last fraction of the samples.
     let nTrain = n;
     let val = options.validationData;
     if (options.validationSplit !== undefined) {
+      if (val !== undefined) throw new RangeError(`${op}: give validationSplit or validationData, not both`);
       const f = options.validationSplit;
       if (!(f > 0 && f < 1)) throw new RangeError(`${op}: validationSplit must be in (0, 1), got ${f}`);
-      nTrain = n - Math.floor(n * f);
-      const vIdx = Array.from({ length: n - nTrain }, (_, i) => nTrain + i);
+      const held = Math.floor(n * f);
+      if (held < 1) throw new RangeError(`${op}: validationSplit ${f} of ${n} samples holds out none`);
+      nTrain = n - held;
+      const vIdx = Array.from({ length: held }, (_, i) => nTrain + i);
       val = { x: takeAlong(x as AnyTensor, axisX, vIdx), y: takeAlong(y as AnyTensor, axisY, vIdx), lengths: options.lengths?.slice(nTrain) };
+    } else if (val !== undefined) {
+      if (!val || typeof val !== 'object') throw new TypeError(`${op}: validationData must be { x, y, lengths? }`);
+      this.checkDataset(op, val.x, val.y, val.lengths, 'validationData.');
     }
     const given = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
     // Checkpoints run last, so that they save what the other callbacks decided at that step.
@@ -570,7 +642,12 @@ export class Sequential {
     const batches = Math.ceil(nTrain / batchSize);
     const st = this.training;
     try {
-      for (; st.epoch < epochs; st.epoch++, st.batch = 0) {
+      // Resumed from a checkpoint taken after an epoch's last batch but before its end: the
+      // epoch-end logs show the rate of that batch, as they did in the run that wrote it.
+      if (r && c.lrSchedule && r.batch > 0 && r.step > 0) optimizer.lr = c.lrSchedule.lrAt(baseLr, r.epoch, r.step - 1);
+      // A restored callback can say the run had already stopped (EarlyStopping at its stop epoch).
+      if (this.stopTraining) history.stopped = true;
+      for (; st.epoch < epochs && !this.stopTraining; st.epoch++, st.batch = 0) {
         const order = epochOrder(nTrain, seed, st.epoch, options.shuffle ?? true);
         // Sums over the epoch's batches, weighted by counted rows (the resumed part of an epoch included).
         let lossSum = 0, correct = 0, counted = 0;
@@ -588,7 +665,7 @@ export class Sequential {
             // Pad only to this batch's longest sequence, not the dataset's.
             const tMax = lb.reduce((a, v) => Math.max(a, v), 1);
             xb = cropTime(xb, this.batchFirst ? 1 : 0, tMax);
-            if (yb.shape.length >= 2) yb = cropTime(yb, this.batchFirst ? 1 : 0, tMax);
+            if (yHasTime) yb = cropTime(yb, this.batchFirst ? 1 : 0, tMax);
           }
           if (c.lrSchedule) optimizer.lr = c.lrSchedule.lrAt(baseLr, st.epoch, st.step);
           const res = this.runBatch(op, xb, yb, lb, true);

@@ -18,6 +18,9 @@ export class LSTMState {
     /** [numLayers, batch, hiddenSize] */
     readonly c: Float32Array = new Float32Array(numLayers * batch * hiddenSize),
   ) {
+    for (const [k, v] of [['numLayers', numLayers], ['batch', batch], ['hiddenSize', hiddenSize]] as const) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`LSTMState: ${k} must be a positive integer, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    }
     const n = numLayers * batch * hiddenSize;
     if (!(h instanceof Float32Array) || !(c instanceof Float32Array) || h.length !== n || c.length !== n) {
       throw new ShapeError(`LSTMState: h and c must be Float32Arrays of ${n} values ([${numLayers}, ${batch}, ${hiddenSize}])`, 'LSTMState', 'h', [numLayers, batch, hiddenSize]);
@@ -57,6 +60,13 @@ export class LSTMState {
 
   /** A state from `toJSON()`'s plain object; throws a ShapeError when the sizes and arrays disagree. */
   static fromJSON(o: { numLayers: number; batch: number; hiddenSize: number; h: number[]; c: number[] }): LSTMState {
+    if (!o || typeof o !== 'object') throw new TypeError(`LSTMState.fromJSON: expected { numLayers, batch, hiddenSize, h, c }, got ${String(o)}`);
+    for (const k of ['h', 'c'] as const) {
+      const a = o[k];
+      if (!Array.isArray(a)) throw new TypeError(`LSTMState.fromJSON: ${k} must be an array of numbers`);
+      const bad = a.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+      if (bad >= 0) throw new RangeError(`LSTMState.fromJSON: ${k}[${bad}] is ${typeof a[bad] === 'string' ? JSON.stringify(a[bad]) : String(a[bad])}, expected a finite number`);
+    }
     return new LSTMState(o.numLayers, o.batch, o.hiddenSize, Float32Array.from(o.h), Float32Array.from(o.c));
   }
 

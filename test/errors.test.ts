@@ -2,7 +2,7 @@
 // shapes) and changes nothing: after every refused call the object still works and gives
 // bit-identical results. SIMD build.
 import { describe, expect, test } from 'vitest';
-import { CoreError, Dense, DisposedError, LSTM, Runtime, SGD, Sequential, ShapeError, Tensor, TensorLike, createRuntime } from '../src/index.js';
+import { Adam, AdamW, CoreError, Dense, DisposedError, Dropout, EarlyStopping, Embedding, LSTM, LSTMState, ModelCheckpoint, Runtime, SGD, Sequential, ShapeError, Tensor, TensorLike, createRuntime } from '../src/index.js';
 import { bitsHash, build, randomTensor, wasmBytes } from './helpers.js';
 
 // ----- helpers ----------------------------------------------------------------------------------
@@ -528,13 +528,14 @@ describe('Sequential refuses bad training input and stays usable', () => {
     ['class ids with the logits shape', 'crossEntropy', () => ({ data: new Int32Array(40), shape: [4, 2, 5] }), ShapeError, /y must have shape \[4, 2\].*got \[4, 2, 5\] with 40 values/, undefined],
     ['class ids shorter than the shape', 'crossEntropy', () => ({ data: new Int32Array(7), shape: [4, 2] }), ShapeError, /y must have shape \[4, 2\].*got \[4, 2\] with 7 values/, undefined],
     ['class ids as a plain array', 'crossEntropy', () => ({ data: [0, 1, 2, 3, 4, 0, 1, 2], shape: [4, 2] }), ShapeError, /y must be \{ data: Int32Array \| Float32Array, shape \} of class ids with shape \[4, 2\]/, undefined],
-    ['class id = number of classes', 'crossEntropy', () => ({ data: Int32Array.from([0, 4, 1, 5, 3, 2, 2, 0]), shape: [4, 2] }), CoreError, /^crossEntropy: target 3 is 5, expected a class id in \[0, 5\) or -1 \(ignored\)$/, 2],
-    ['negative class id other than -1', 'crossEntropy', () => ({ data: Int32Array.from([0, 4, 1, -1, 3, 2, -2, 0]), shape: [4, 2] }), CoreError, /target 6 is -2, expected a class id in \[0, 5\)/, 2],
+    // Class ids and mse targets are checked before the forward (which would draw dropout masks).
+    ['class id = number of classes', 'crossEntropy', () => ({ data: Int32Array.from([0, 4, 1, 5, 3, 2, 2, 0]), shape: [4, 2] }), RangeError, /^Sequential\.trainOnBatch: y element 3 is 5, expected a class id in 0\.\.4 \(or -1, not counted\)$/, undefined],
+    ['negative class id other than -1', 'crossEntropy', () => ({ data: Int32Array.from([0, 4, 1, -1, 3, 2, -2, 0]), shape: [4, 2] }), RangeError, /y element 6 is -2, expected a class id in 0\.\.4/, undefined],
     ['non-integer float class ids', 'crossEntropy', () => ({ data: Float32Array.from([0, 4, 1.5, -1, 3, 2, 2, 0]), shape: [4, 2] }), RangeError, /^Sequential\.trainOnBatch: y element 2 is 1\.5, expected an integer class id$/, undefined],
     ['NaN float class id', 'crossEntropy', () => ({ data: Float32Array.from([0, 4, 1, -1, 3, 2, 2, NaN]), shape: [4, 2] }), RangeError, /y element 7 is NaN, expected an integer class id/, undefined],
     ['mse target with the wrong shape', 'mse', () => randomTensor([4, 2, 4], 1), ShapeError, /^Sequential\.trainOnBatch: y must have shape \[4, 2, 5\] \(the shape of the model output\), got \[4, 2, 4\]$/, undefined],
     ['mse target with Int32Array data', 'mse', () => ({ data: new Int32Array(40), shape: [4, 2, 5] }), ShapeError, /y\.data must be a Float32Array, got a Int32Array of length 40/, undefined],
-    ['mse target with NaN', 'mse', () => with1(YF, 9, NaN), CoreError, /^mse: target: element 9 is NaN/, 2],
+    ['mse target with NaN', 'mse', () => with1(YF, 9, NaN), RangeError, /^Sequential\.trainOnBatch: y element 9 is NaN, expected a finite number$/, undefined],
   ];
 
   test.each(yCases)('%s (%s)', async (_name, loss, y, type, message, status) => {
@@ -617,5 +618,62 @@ describe('known bugs', () => {
     // A runtime of its own: a trap must not disturb the shared one.
     const rt = await createRuntime(await wasmBytes('simd'));
     expect(() => new LSTM({ inputSize: 3, hiddenSize: 100_000, runtime: rt })).toThrow(/hiddenSize|memory/);
+  });
+});
+
+describe('states, runtimes and options are checked, naming what is wrong', () => {
+  test('LSTMState refuses sizes that are not positive integers and values that are not finite numbers', () => {
+    expect(() => LSTMState.zeros(1.5, 2, 2)).toThrow(/^LSTMState: numLayers must be a positive integer, got 1\.5$/);
+    expect(() => LSTMState.fromJSON({ numLayers: -1, batch: -2, hiddenSize: 2, h: [0, 0, 0, 0], c: [0, 0, 0, 0] })).toThrow(/numLayers must be a positive integer, got -1/);
+    expect(() => LSTMState.fromJSON({ numLayers: 1, batch: 1, hiddenSize: 2, h: ['a', null] as never, c: [0, 0] })).toThrow(/^LSTMState\.fromJSON: h\[0\] is "a", expected a finite number$/);
+    expect(() => LSTMState.fromJSON({ numLayers: 1, batch: 1, hiddenSize: 2, h: [0, 1], c: [NaN, 0] })).toThrow(/c\[0\] is NaN/);
+    expect(LSTMState.fromJSON({ numLayers: 1, batch: 1, hiddenSize: 2, h: [0, 1], c: [2, 3] }).c).toEqual(Float32Array.from([2, 3]));
+  });
+
+  test('a Sequential takes its layers\' runtime and refuses layers of two runtimes', async () => {
+    const rt2 = await createRuntime(await wasmBytes('simd'));
+    const rt = await build('simd');
+    const own = new Sequential([new Dense({ inputSize: 2, units: 2, seed: 1, runtime: rt2 })]);
+    const ref = new Dense({ inputSize: 2, units: 2, seed: 1, runtime: rt2 });
+    expect(own.predict(new Tensor(Float32Array.from([1, 2]), [1, 2])).data).toEqual(ref.forward(new Tensor(Float32Array.from([1, 2]), [1, 2])).data);
+    const mixed = [new Dense({ inputSize: 2, units: 2, runtime: rt2 }), new Dense({ inputSize: 2, units: 2, runtime: rt })];
+    expect(() => new Sequential(mixed)).toThrow(/layers\[1\] \(Dense\) was created in another runtime than layers\[0\]/);
+    expect(() => new Sequential(mixed.slice(0, 1), { runtime: rt })).toThrow(/layers\[0\] \(Dense\) was created in another runtime than options\.runtime/);
+    own.dispose();
+    ref.dispose();
+    for (const l of mixed) l.dispose();
+  });
+
+  test('messages name what was given: step states, ids, a disposed zeroState, null options', async () => {
+    const rt = await build('simd');
+    const m = new Sequential([new LSTM({ inputSize: 2, hiddenSize: 4, seed: 1, runtime: rt })], { runtime: rt });
+    const e = thrown(() => m.step(new Tensor(new Float32Array(2), [1, 2]), [LSTMState.zeros(1, 2, 4)])) as ShapeError;
+    expect(e.message).toMatch(/state\[0\] must be an LSTMState of \[1, 1, 4\] \(numLayers, batch, hiddenSize\), got \[1, 2, 4\]$/);
+    expect(e.actual).toEqual([1, 2, 4]);
+    expect(m.predict(new Tensor(new Float32Array(6), [3, 1, 2]), null as never).shape).toEqual([3, 1, 4]);
+    const emb = new Embedding({ numEmbeddings: 4, embeddingDim: 2, runtime: rt });
+    expect(() => emb.forward({ data: new Int32Array(0), shape: [2, 0] })).toThrow(/ids shape \[2, 0\] must have one or more axes, each a positive integer/);
+    expect(() => emb.forward({ data: new Float64Array(2), shape: [2] } as never)).toThrow(/got data as a Float64Array/);
+    expect(() => emb.forward({ data: new Int32Array(3), shape: [2] })).toThrow(/ids has shape \[2\] \(2 values\) but its data holds 3/);
+    expect(() => new Dropout(null as never)).toThrow(/new Dropout: expected an options object/);
+    const l = new LSTM({ inputSize: 2, hiddenSize: 3, runtime: rt });
+    l.dispose();
+    expect(() => l.zeroState()).toThrow(DisposedError);
+    emb.dispose();
+    m.dispose();
+  });
+
+  test('optimizer, EarlyStopping and ModelCheckpoint options: unknown keys, wrong types and ranges are refused by name', () => {
+    expect(() => new Adam(0.1 as never)).toThrow(/^Adam: options must be an object such as \{ lr: \.\.\. \}, got 0\.1$/);
+    expect(() => new SGD({ learningRate: 0.5 } as never)).toThrow(/^SGD: unknown option 'learningRate' \(the options are lr, momentum, dampening, nesterov, weightDecay\)$/);
+    expect(() => new AdamW({ lr: -1 })).toThrow(/^AdamW: lr must be/);
+    expect(new AdamW().options.weightDecay).toBe(0.01);
+    expect(new AdamW({ weightDecay: 0 }).options.weightDecay).toBe(0);
+    expect(() => new Adam({ lr: '0.1' as never })).toThrow(/got "0\.1"$/);
+    expect(() => new EarlyStopping({ patience: -3 })).toThrow(/EarlyStopping: patience must be a non-negative integer, got -3/);
+    expect(() => new EarlyStopping({ minDelta: NaN })).toThrow(/EarlyStopping: minDelta must be a finite number >= 0, got NaN/);
+    expect(() => new EarlyStopping({ monitor: 'val_loss' as never })).toThrow(/monitor must be one of loss, valLoss, accuracy, valAccuracy, got "val_loss"/);
+    expect(() => new EarlyStopping({ patience: 2, restore: true } as never)).toThrow(/unknown option 'restore'/);
+    expect(() => new ModelCheckpoint({ save: () => {}, everyBatches: 2.5 })).toThrow(/ModelCheckpoint: everyBatches must be a non-negative integer, got 2\.5/);
   });
 });

@@ -859,10 +859,147 @@ describe('bit-identical resume from checkpoints', () => {
       expect(r.h.stopped).toBe(true);
       expect(r.final, `checkpoint after epoch ${i}`).toBe(finalA);
     }
+    // The checkpoint written at the stop resumes as a finished run: no more epochs.
+    const atStop = await resume(ckpts[3]);
+    expect(atStop.h.epochs).toEqual(hA.epochs);
+    expect(atStop.h.stopped).toBe(true);
+    expect(atStop.final).toBe(finalA);
     // Without the stored state the resumed EarlyStopping starts over and stops later.
     const fresh = await resume(ckpts[1], true);
     expect(fresh.h.epochs).toEqual([0, 1, 2, 3, 4, 5]);
     expect(fresh.final).not.toBe(finalA);
+  });
+});
+
+// ----- refused calls change nothing ------------------------------------------------------------------
+
+describe('fit checks all of its input before the first batch; refused calls change nothing', () => {
+  /** A seeded tagger with Dropout, compiled; its weights' hash and optimizer steps. */
+  function fresh(rt: Runtime) {
+    const m = tagger(rt);
+    m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }), metrics: ['accuracy'] });
+    return m;
+  }
+  const unchanged = (m: Sequential, before: string) => {
+    expect(allHash(m)).toBe(before);
+    expect(m.compileOptions!.optimizer!.steps).toBe(0);
+  };
+
+  test('bad targets, data, validation data, seeds and options are refused before any step, naming the argument', async () => {
+    const rt = await build('simd');
+    const { x, y, lengths } = tokenData();
+    const m = fresh(rt);
+    const before = allHash(m);
+    const opts = { epochs: 2, batchSize: 8, seed: 9, lengths };
+    const refused = async (o: object, re: RegExp, xx = x, yy = y) => {
+      await expect(m.fit(xx, yy, { ...opts, ...o })).rejects.toThrow(re);
+      unchanged(m, before);
+    };
+    // y that does not match x: too few samples, or too few values.
+    await refused({}, /Sequential\.fit: y must have shape \[50, 6\].*got \[20, 6\]/, x, { data: y.data.slice(0, 120), shape: [20, 6] });
+    await refused({}, /Sequential\.fit: y must have shape \[50, 6\].*with 100 values/, x, { data: y.data.slice(0, 100), shape: [50, 6] });
+    // A bad value late in the data is found before training, at its index in `data`.
+    const late = Int32Array.from(x.data);
+    late[203] = 99;
+    await refused({}, /Sequential\.fit: x element 203 is 99, expected a token id in 0\.\.\d+/, { data: late, shape: x.shape });
+    const badY = Int32Array.from(y.data);
+    badY[271] = CLASSES;
+    await refused({}, new RegExp(`Sequential\\.fit: y element 271 is ${CLASSES}, expected a class id in 0\\.\\.${CLASSES - 1}`), x, { data: badY, shape: y.shape });
+    // Validation data is checked up front too, under its own name.
+    await refused({ validationSplit: 0.01 }, /validationSplit 0\.01 of 50 samples holds out none/);
+    await refused({ validationData: { x, y: { data: y.data.slice(0, 250), shape: [50, 5] } } }, /validationData\.y must have shape \[50, 6\]/);
+    await refused({ validationData: { x, y, lengths: Int32Array.from([3, 4]) } }, /validationData\.lengths must have shape \[50\]/);
+    await refused({ validationSplit: 0.2, validationData: { x, y } }, /validationSplit or validationData, not both/);
+    // Options.
+    for (const seed of [1.5, NaN, '3']) await refused({ seed }, /Sequential\.fit: seed must be an integer/);
+    await refused({ shuffle: 'no' }, /Sequential\.fit: shuffle must be a boolean, got "no"/);
+    await refused({ batchSize: 2.5 }, /batchSize must be a positive integer, got 2\.5/);
+    // A monitor the run cannot log is refused before training (this model logs accuracy, not without it).
+    const plain = tagger(rt);
+    plain.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }) });
+    const plainBefore = allHash(plain);
+    await expect(plain.fit(x, y, { ...opts, callbacks: new EarlyStopping({ monitor: 'accuracy' }) })).rejects.toThrow(/EarlyStopping: monitor 'accuracy' needs compile\(\{ metrics: \['accuracy'\] \}\)/);
+    unchanged(plain, plainBefore);
+    plain.dispose();
+    // And then it trains.
+    const h = await m.fit(x, y, { ...opts, epochs: 1 });
+    expect(h.loss).toHaveLength(1);
+    m.dispose();
+  });
+
+  test('a refused batch (a class id out of range) draws no dropout mask: the next batch is as if it never came', async () => {
+    const rt = await build('simd');
+    const { x, y } = tokenData();
+    const xb = { data: x.data.slice(0, 48), shape: [8, 6] };
+    const yb = { data: y.data.slice(0, 48), shape: [8, 6] };
+    const bad = { data: Int32Array.from(yb.data, (v, i) => (i === 40 ? CLASSES : v)), shape: yb.shape };
+    const a = fresh(rt), b = fresh(rt);
+    await expect(b.trainOnBatch(xb, bad)).rejects.toThrow(/y element 40 is \d+, expected a class id/);
+    expect(await b.trainOnBatch(xb, yb)).toBe(await a.trainOnBatch(xb, yb));
+    expect(allHash(b)).toBe(allHash(a));
+    a.dispose();
+    b.dispose();
+  });
+
+  test('a refused compile keeps the model\'s optimizer; evaluate and predict check batchSize', async () => {
+    const rt = await build('simd');
+    const { x, y } = tokenData();
+    const a = fresh(rt), b = fresh(rt);
+    const own = b.compileOptions!.optimizer!;
+    expect(() => b.compile({ loss: 'crossEntropy', optimizer: a.compileOptions!.optimizer })).toThrow(/already bound to a model/);
+    expect(b.compileOptions!.optimizer).toBe(own);
+    await b.trainOnBatch({ data: x.data.slice(0, 48), shape: [8, 6] }, { data: y.data.slice(0, 48), shape: [8, 6] });
+    expect(own.steps).toBe(1);
+    for (const bs of [0, -1, NaN, 2.5]) {
+      expect(() => b.evaluate(x, y, { batchSize: bs })).toThrow(/Sequential\.evaluate: batchSize must be a positive integer/);
+      expect(() => b.predict(x, { batchSize: bs })).toThrow(/Sequential\.predict: batchSize must be a positive integer/);
+    }
+    expect(() => b.evaluate(x, { data: y.data.slice(0, 100), shape: [50, 6] }, { batchSize: 8 })).toThrow(/Sequential\.evaluate: y must have shape \[50, 6\]/);
+    expect(() => b.compile({ loss: 'crossEntropy', metrics: ['acc' as 'accuracy'] })).toThrow(/metrics must be an array of 'accuracy'/);
+    a.dispose();
+    b.dispose();
+  });
+
+  test('mse on a last-tick output (returnSequences: false) with lengths: fit trains on [B, units] targets as trainOnBatch does', async () => {
+    const rt = await build('simd');
+    const make = () => {
+      const m = new Sequential([new LSTM({ inputSize: 3, hiddenSize: 4, batchFirst: true, returnSequences: false, seed: 1, runtime: rt }), new Dense({ inputSize: 4, units: 2, seed: 2, runtime: rt })], { runtime: rt });
+      m.compile({ loss: 'mse', optimizer: new SGD({ lr: 0.1 }) });
+      return m;
+    };
+    const x = randomTensor([6, 5, 3], 1);
+    const y = randomTensor([6, 2], 2);
+    const lengths = Int32Array.from([5, 2, 3, 1, 4, 2]);
+    const a = make(), b = make();
+    await a.fit(x, y, { epochs: 1, batchSize: 6, shuffle: false, lengths });
+    await b.trainOnBatch(x, y, { lengths });
+    expect(allHash(a)).toBe(allHash(b));
+    a.dispose();
+    b.dispose();
+  });
+
+  test('resume from a checkpoint taken after an epoch\'s last batch logs that batch\'s learning rate at the epoch end', async () => {
+    const rt = await build('simd');
+    const { x, y } = tokenData();
+    const opts = { epochs: 3, batchSize: 10, seed: 4 };
+    const make = () => {
+      const m = tagger(rt, 0);
+      m.compile({ loss: 'crossEntropy', optimizer: new SGD({ lr: 0.1 }), lrSchedule: new StepLR({ stepSize: 1, gamma: 0.5 }) });
+      return m;
+    };
+    const a = make();
+    const hA = await a.fit(x, y, opts);
+    const b = make();
+    const ckpts: { bytes: Uint8Array; info: { epoch: number; batch: number } }[] = [];
+    await b.fit(x, y, { ...opts, callbacks: new ModelCheckpoint({ save: (bytes, info) => void ckpts.push({ bytes, info }), everyBatches: 5 }) });
+    const atLast = ckpts.find((c) => c.info.epoch === 1 && c.info.batch === 5)!; // 5 batches an epoch
+    expect(atLast).toBeDefined();
+    const loaded = deserializeModel(atLast.bytes, { runtime: rt });
+    const h = await loaded.model.fit(x, y, { ...opts, resume: loaded.training });
+    expect(h.lr).toEqual(hA.lr);
+    expect(h.loss).toEqual(hA.loss);
+    expect(allHash(loaded.model)).toBe(allHash(a));
+    for (const m of [a, b, loaded.model]) m.dispose();
   });
 });
 
