@@ -9,12 +9,13 @@
  * Exit codes: 0 ok, 2 usage error (one line naming the option), 1 runtime error, 130 training
  * interrupted by Ctrl-C (SIGINT).
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { ready } from './node.js';
 import type { Sequential } from './node.js';
 import { OptionSpecs, Parsed, UsageError, formatOptions, parseArgs } from './cli/args.js';
-import { CliError, Interrupted, TaskName, checkResumeOptions, loadCliModel, note, out } from './cli/common.js';
+import { CliError, Interrupted, TaskName, checkResumeOptions, checkWritable, loadCliModel, note, out } from './cli/common.js';
 import { CharMeta, checkCharOptions, evalChar, sample, trainChar } from './cli/char.js';
 import { ForecastMeta, checkForecastOptions, evalForecast, predictForecast, trainForecast } from './cli/forecast.js';
 import { PosMeta, checkPosOptions, evalPos, tagPos, trainPos } from './cli/pos.js';
@@ -35,14 +36,14 @@ const TRAIN: OptionSpecs = {
   layers: { type: 'int', min: 1, max: 64, help: 'stacked LSTM layers', default: '1' },
   bidirectional: { type: 'flag', help: 'bidirectional LSTM (pos, forecast)' },
   dropout: { type: 'number', min: 0, max: 0.95, help: 'dropout after the embedding, between LSTM layers and before the head', default: '0' },
-  seed: { type: 'int', min: 0, help: 'seed of the initial weights and dropout', default: '0' },
-  'shuffle-seed': { type: 'int', min: 0, help: 'seed of the training order (pos 2, as the reference; others 0)' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the initial weights and dropout', default: '0' },
+  'shuffle-seed': { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the training order (pos 2, as the reference; others 0)' },
   clip: { type: 'number', min: 0, exclusiveMin: true, help: 'clip the gradient norm (pos none, char 5, forecast 1)' },
   checkpoint: { type: 'string', arg: 'file', help: 'write a checkpoint (model + optimizer + position) after every epoch; after Ctrl-C, --resume it' },
   resume: { type: 'string', arg: 'file', help: 'continue the run of a checkpoint (up to --epochs)' },
   quiet: { type: 'flag', short: 'q', help: 'no progress on stderr' },
   // pos
-  'split-seed': { type: 'int', min: 0, help: 'pos: seed of the 80/10/10 split', default: '1' },
+  'split-seed': { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'pos: seed of the 80/10/10 split', default: '1' },
   'min-count': { type: 'int', min: 1, help: 'pos: keep words seen at least this often in training', default: '2' },
   cased: { type: 'flag', help: 'pos: keep case (default: lower-case words)' },
   'raw-tags': { type: 'flag', help: 'pos: keep the full Brown tags (default: simplified)' },
@@ -79,7 +80,7 @@ const GENERATE: OptionSpecs = {
   length: { type: 'int', min: 0, help: 'characters to generate', default: '300' },
   temperature: { type: 'number', min: 0, help: 'sampling temperature (0: always the likeliest)', default: '0.8' },
   prime: { type: 'string', arg: 'text', help: 'text to start from (printed first)', default: 'a newline, not printed' },
-  seed: { type: 'int', min: 0, help: 'seed of the sampler', default: 'random' },
+  seed: { type: 'int', min: 0, max: 2 ** 32 - 1, help: 'seed of the sampler', default: 'random' },
   ...COMMON,
 };
 
@@ -155,6 +156,15 @@ async function train(argv: string[]): Promise<void> {
   // Ctrl-C quits at once). The model is not saved; --checkpoint's file, written at every epoch
   // end, resumes the run.
   const stop = new AbortController();
+  // A --checkpoint file resumes this run only if this run wrote it (or it is the --resume file).
+  const mtime = (f: string) => {
+    try {
+      return statSync(f).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  };
+  const ckBefore = typeof v.checkpoint === 'string' ? mtime(v.checkpoint) : undefined;
   const onInterrupt = () => {
     note('\nlstm-wasm: stopping after this batch (Ctrl-C again to quit now)');
     stop.abort();
@@ -164,8 +174,10 @@ async function train(argv: string[]): Promise<void> {
   try {
     await trainTask(p, v, stop.signal);
   } catch (e) {
-    if (e instanceof Interrupted && typeof v.checkpoint === 'string' && existsSync(v.checkpoint)) {
-      e.message += `; the last epoch-end checkpoint resumes the run: lstm-wasm train --resume ${v.checkpoint}`;
+    const ck = v.checkpoint;
+    const resumable = typeof ck === 'string' && mtime(ck) !== undefined && (mtime(ck) !== ckBefore || (typeof v.resume === 'string' && resolve(v.resume) === resolve(ck)));
+    if (e instanceof Interrupted && resumable) {
+      e.message += `; the last epoch-end checkpoint resumes the run: lstm-wasm train --resume ${ck}`;
     } else if (e instanceof Interrupted) {
       e.message += '; nothing was saved (--checkpoint <file> writes a resumable checkpoint after every epoch)';
     }
@@ -177,6 +189,9 @@ async function train(argv: string[]): Promise<void> {
 
 async function trainTask(p: Parsed, v: Parsed['values'], signal: AbortSignal): Promise<void> {
   const quiet = v.quiet === true;
+  // Paths that cannot be written are refused now, not after the training they would hold.
+  if (typeof v.out === 'string') await checkWritable(v.out, '--out');
+  if (typeof v.checkpoint === 'string') await checkWritable(v.checkpoint, '--checkpoint');
   if (typeof v.resume === 'string') {
     checkResumeOptions(p.given);
     const loaded = await loadCliModel(v.resume, '--resume');

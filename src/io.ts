@@ -240,6 +240,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
   for (const [k, t] of header.tensors.entries()) {
     if (!isObj(t) || typeof t.name !== 'string' || !Array.isArray(t.shape)) bad(`tensors[${k}] must be { name, shape, offset, length }`);
     if (table.has(t.name)) bad(`tensor "${t.name}" appears twice`);
+    if (!t.shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) bad(`tensor "${t.name}" shape must hold non-negative integers, got ${JSON.stringify(t.shape)}`);
     const r = checkRange(`tensor "${t.name}"`, t, dataFloats);
     table.set(t.name, { shape: t.shape as number[], ...r });
   }
@@ -279,6 +280,7 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
   const callbackStates = header.training === undefined ? [] : checkTraining(header.training, dataFloats);
   const extra = header.extra ?? {};
   if (!isObj(extra)) bad('extra must be an object');
+  for (const k of Object.keys(extra)) if (specs[Number(k)]?.type !== 'Dropout' || String(Number(k)) !== k) bad(`extra["${k}"] belongs to no Dropout layer`);
 
   // Everything is consistent: build.
   // A copy (aligned, and independent of a Node Buffer's shared pool, whose .slice is a view).
@@ -324,7 +326,12 @@ export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { run
     if (opt) {
       const optimizer = makeOptimizer(opt.type, opt.options);
       const c = (compile ?? { loss: 'crossEntropy' }) as Json;
-      model.compile({ ...(c as unknown as CompileOptions), optimizer, lrSchedule });
+      try {
+        model.compile({ ...(c as unknown as CompileOptions), optimizer, lrSchedule });
+      } catch (e) {
+        optimizer.dispose();
+        bad(`compile: ${(e as Error).message}`);
+      }
       optimizer.setState(data.subarray(opt.range.offset, opt.range.offset + opt.range.length), opt.steps);
       result.optimizer = optimizer;
     }

@@ -4,10 +4,12 @@
  * and `ReduceLROnPlateau`'s state.
  */
 
+import { describeValue } from './errors.js';
+
 /** `v` if it is a finite number in [min, max] (integer when asked), else a RangeError naming `what`. */
 function checkNumber(what: string, v: unknown, min: number, max = Infinity, integer = false): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new RangeError(`${what} must be ${integer ? 'an integer' : 'a finite number'} in [${min}, ${max}], got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    throw new RangeError(`${what} must be ${integer ? 'an integer' : 'a finite number'} in [${min}, ${max}], got ${describeValue(v)}`);
   }
 }
 

@@ -234,7 +234,7 @@ export class Sequential {
     this.rt = options.runtime ?? layers[0].runtime ?? runtime();
     layers.forEach((l, i) => {
       if (l.runtime !== undefined && l.runtime !== this.rt) {
-        throw new Error(`new Sequential: layers[${i}] (${l.kind}) was created in another runtime than ${options.runtime ? 'options.runtime' : 'layers[0]'}; a model's layers must share one runtime (pass the same { runtime } to each)`);
+        throw new Error(`new Sequential: layers[${i}] (${l.kind}) was created in another runtime than ${options.runtime ? 'options.runtime' : 'layers[0]'}`);
       }
     });
     this.scratch = new Scratch(this.rt);
@@ -432,7 +432,7 @@ export class Sequential {
       if (v !== undefined && !(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new RangeError(`Sequential.compile: ${k} must be a positive number, got ${String(v)}`);
     }
     if (options.metrics !== undefined && !(Array.isArray(options.metrics) && options.metrics.every((m) => m === 'accuracy'))) {
-      throw new RangeError(`Sequential.compile: metrics must be an array of 'accuracy' (the one metric there is), got ${JSON.stringify(options.metrics)}`);
+      throw new RangeError(`Sequential.compile: metrics must be ['accuracy'] or [], got ${JSON.stringify(options.metrics)}`);
     }
     if (options.metrics?.includes('accuracy') && options.loss !== 'crossEntropy') throw new RangeError("Sequential.compile: metric 'accuracy' needs loss 'crossEntropy'");
     // Bind the new optimizer first: if that is refused, the model keeps its old one.
@@ -631,7 +631,7 @@ export class Sequential {
     history.stopped = false;
     history.aborted = false;
     if ((r?.scheduleState || r?.scheduleType) && !c.lrSchedule) {
-      throw new Error(`${op}: the checkpoint was trained with a learning-rate schedule of your own, which files do not store; compile the loaded model again with it before resuming`);
+      throw new Error(`${op}: the checkpoint was trained with a schedule of your own (not stored in files): compile the loaded model again with it`);
     }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
     this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleType: c.lrSchedule?.type, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };

@@ -1,4 +1,4 @@
-import { ShapeError } from './errors.js';
+import { ShapeError, describeValue } from './errors.js';
 
 /**
  * The recurrent state of a unidirectional LSTM stack between streaming steps: h and c of every
@@ -19,7 +19,7 @@ export class LSTMState {
     readonly c: Float32Array = new Float32Array(numLayers * batch * hiddenSize),
   ) {
     for (const [k, v] of [['numLayers', numLayers], ['batch', batch], ['hiddenSize', hiddenSize]] as const) {
-      if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`LSTMState: ${k} must be a positive integer, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+      if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`LSTMState: ${k} must be a positive integer, got ${describeValue(v)}`);
     }
     const n = numLayers * batch * hiddenSize;
     if (!(h instanceof Float32Array) || !(c instanceof Float32Array) || h.length !== n || c.length !== n) {
@@ -65,7 +65,7 @@ export class LSTMState {
       const a = o[k];
       if (!Array.isArray(a)) throw new TypeError(`LSTMState.fromJSON: ${k} must be an array of numbers`);
       const bad = a.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
-      if (bad >= 0) throw new RangeError(`LSTMState.fromJSON: ${k}[${bad}] is ${typeof a[bad] === 'string' ? JSON.stringify(a[bad]) : String(a[bad])}, expected a finite number`);
+      if (bad >= 0) throw new RangeError(`LSTMState.fromJSON: ${k}[${bad}] is ${describeValue(a[bad])}, expected a finite number`);
     }
     return new LSTMState(o.numLayers, o.batch, o.hiddenSize, Float32Array.from(o.h), Float32Array.from(o.c));
   }

@@ -137,6 +137,31 @@ describe('lstm-wasm CLI', () => {
     expect(existsSync(join(dir, 'never.lstmw'))).toBe(false);
   });
 
+  test('pos: a --checkpoint file this run did not write is not offered as the resume point', async () => {
+    writeFileSync(join(dir, 'stale.ckpt'), 'left over from another run');
+    // Ctrl-C as soon as training starts: before the first epoch end, so no checkpoint is written.
+    const r = await interrupted(['train', '--data', 'brown200.txt', '--hidden', '16', '--embedding', '8', '--epochs', '500', '--out', 'never2.lstmw', '--checkpoint', 'stale.ckpt', '--quiet'], (o) => /^training: /m.test(o));
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/interrupted during epoch 1; nothing was saved/);
+    expect(readFileSync(join(dir, 'stale.ckpt'), 'utf8')).toBe('left over from another run');
+  });
+
+  test('train refuses, before any work, seeds beyond 32 bits and paths it cannot write', () => {
+    for (const [flag, v] of [['--seed', '4294967296'], ['--shuffle-seed', '1e300'], ['--split-seed', '-1']]) {
+      const r = run('train', flag, v, '--epochs', '1');
+      expect(r.code, `${flag} ${v}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${flag} must be`));
+    }
+    writeFileSync(join(dir, 'afile'), 'x');
+    for (const [flag, path, why] of [['--out', 'afile/model.lstmw', /files cannot be created in/], ['--out', '.', /it is a directory/], ['--checkpoint', 'afile/ck', /files cannot be created in/]] as const) {
+      const r = run('train', '--data', 'brown200.txt', '--epochs', '1', flag, path);
+      expect(r.code, `${flag} ${path}`).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot write ${flag} ${path.replace('.', '\\.')}: `));
+      expect(r.stderr).toMatch(why);
+      expect(r.stdout).not.toMatch(/^epoch /m); // refused before training
+    }
+  });
+
   test('char: 1 epoch on a tiny text reports bits per character; generate prints the requested length', () => {
     const out = ok('train', '--task', 'char', '--data', 'moby.txt', '--epochs', '1', '--hidden', '32', '--seq-len', '32', '--out', 'char.lstmw', '--quiet');
     const bpc = number(out, /^test bits per character (\d+\.\d+)/m);
@@ -162,6 +187,11 @@ describe('lstm-wasm CLI', () => {
     expect(ok('eval', '--model', 'sine.lstmw')).toContain(`test rmse ${m![1]} (naive last-value baseline ${m![2]})`);
 
     const next = ok('predict', '--model', 'sine.lstmw', '--steps', '6').trim().split('\n').map(Number);
+    // A file without the model's column: the message says whose column it is.
+    writeFileSync(join(dir, 'other.csv'), 'month,level\n1,2\n2,3\n');
+    const miss = run('predict', '--model', 'sine.lstmw', '--data', 'other.csv', '--steps', '2');
+    expect(miss.code).toBe(2);
+    expect(miss.stderr).toMatch(/the model's column "value" is not a column of .*other\.csv \(columns: month, level\); choose one with --column/);
     expect(next).toHaveLength(6);
     for (const v of next) {
       expect(v).toBeGreaterThan(30);

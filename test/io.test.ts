@@ -554,7 +554,11 @@ describe('corrupt files are refused before allocating', () => {
     refused(withHeader(ckpt, (h) => (h.compile.metrics = ['accuracy']) && (h.compile.loss = 'mse')), /accuracy/);
     refused(withHeader(ckpt, (h) => (h.training = 'yes')), /training/);
     refused(withHeader(ckpt, (h) => (h.extra = [1])), /extra/);
-    refused(withHeader(ckpt, (h) => (h.extra = { 1: [1, 2, 3, 4] })), /extra state for layer 1/);
+    refused(withHeader(ckpt, (h) => (h.extra = { 1: [1, 2, 3, 4] })), /extra\["1"\] belongs to no Dropout layer/);
+    refused(withHeader(ckpt, (h) => (h.extra = { 7: [1, 2, 3, 4] })), /extra\["7"\] belongs to no Dropout layer/);
+    refused(withHeader(ckpt, (h) => (h.extra = { x: "junk" })), /extra\["x"\] belongs to no Dropout layer/);
+    refused(withHeader(ckpt, (h) => (h.tensors[0].shape = ["12", 2])), /shape must hold non-negative integers, got \["12",2\]/);
+    refused(withHeader(ckpt, (h) => (h.compile.clipGradNorm = -5)), /^model file: compile: Sequential.compile: clipGradNorm must be a positive number/);
   });
 
   // Two ways a corrupt file is refused with a clear error that is not a `model file:` error

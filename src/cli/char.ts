@@ -10,7 +10,7 @@ import { Adam, Dense, Dropout, Embedding, LSTM, SGD, Sequential, Tensor } from '
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { mulberry32 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, out, readText, saveFile, seedStream, numOpt, checkInterrupted } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -163,6 +163,7 @@ export async function trainChar(v: Values, common: TrainCommon, resume?: { model
   const testBpc = bpc(model, testW);
   meta.results = { testBpc, testChars: testW?.count ?? 0, valBpc: meta.history.valBpc.at(-1) ?? NaN };
   out(`test bits per character ${fmt(testBpc, 4)} (${testW?.count ?? 0} characters)`);
+  await checkInterrupted(common.signal, tr.epochs - 1); // Ctrl-C during the final scoring: exit without saving
   await saveFile(model, common.out, meta);
   out(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s; saved ${common.out}`);
   model.dispose();

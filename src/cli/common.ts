@@ -2,8 +2,8 @@
  * What the CLI's tasks share: the embedded data files, reading inputs, building LSTM stacks,
  * model files with the task's metadata, checkpoints, and output.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Callback, ChainLayer, Dropout, LSTM, Logs, Sequential, deserializeModel, writeFileAtomic } from '../node.js';
 import type { LoadedModel } from '../node.js';
@@ -47,11 +47,37 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
-/** Training stopped by SIGINT (Ctrl-C) during `epoch` (0-based); exit code 130. */
+/** Training stopped by SIGINT (Ctrl-C) during `epoch` (0-based), or after the last epoch; exit code 130. */
 export class Interrupted extends Error {
   override name = 'Interrupted';
-  constructor(readonly epoch: number) {
-    super(`interrupted during epoch ${epoch + 1}`);
+  constructor(readonly epoch: number, after = false) {
+    super(after ? 'interrupted after the last epoch, before the model was saved' : `interrupted during epoch ${epoch + 1}`);
+  }
+}
+
+/**
+ * Stop before saving when Ctrl-C came after training (during the final scoring, which does not
+ * yield): one turn of the event loop first, so that a signal that arrived meanwhile is handled.
+ */
+export async function checkInterrupted(signal: AbortSignal | undefined, lastEpoch: number): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  if (signal?.aborted) throw new Interrupted(lastEpoch, true);
+}
+
+/**
+ * Refuse, before any work, a path that cannot be written: a directory, or one whose folder does
+ * not exist or does not let us create files (found by creating and removing a probe file there).
+ */
+export async function checkWritable(path: string, option: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new CliError(`cannot write ${option} ${path}: it is a directory`);
+  try {
+    await ensureDir(path); // as saveFile will
+    const probe = join(dir, `.lstm-wasm-probe-${process.pid}`);
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (e) {
+    throw new CliError(`cannot write ${option} ${path}: files cannot be created in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
 

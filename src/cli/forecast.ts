@@ -13,7 +13,7 @@
 import { Adam, Dense, Dropout, Sequential } from '../node.js';
 import type { ChainLayer, Logs, TrainingState } from '../node.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CheckpointWriter, CliError, DataRef, EpochTimer, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, lstmStack, note, out, readText, saveFile, seedStream, numOpt, checkInterrupted } from './common.js';
 import type { TrainCommon } from './pos.js';
 import { Progress } from './progress.js';
 
@@ -71,7 +71,7 @@ const MISSING = new Set(['', 'na', 'nan', 'null', 'n/a', '-']);
  * The values of `column` (default: the last column whose values are all numbers). Missing values
  * (empty, NA, NaN) are skipped with a note; anything else that is not a number is an error.
  */
-export function readColumn(text: string, column: string | undefined, where: string): { name: string; values: Float64Array; skipped: number } {
+export function readColumn(text: string, column: string | undefined, where: string, fromModel = false): { name: string; values: Float64Array; skipped: number } {
   const lines = text.split(/\r\n|\r|\n/).filter((l) => l.trim() !== '');
   if (lines.length < 2) throw new CliError(`${where}: expected a header line and data lines`);
   const header = csvFields(lines[0]!.replace(/^\ufeff/, ''));
@@ -79,7 +79,10 @@ export function readColumn(text: string, column: string | undefined, where: stri
   let col: number;
   if (column !== undefined) {
     col = header.indexOf(column);
-    if (col < 0) throw new UsageError(`--column ${JSON.stringify(column)} is not a column of ${where} (columns: ${listColumns(header)})`);
+    if (col < 0) {
+      const which = fromModel ? `the model's column ${JSON.stringify(column)}` : `--column ${JSON.stringify(column)}`;
+      throw new UsageError(`${which} is not a column of ${where} (columns: ${listColumns(header)})${fromModel ? '; choose one with --column' : ''}`);
+    }
   } else {
     col = -1;
     for (let c = header.length - 1; c >= 0 && col < 0; c--) {
@@ -169,9 +172,9 @@ function buildModel(m: ForecastMeta['model']): Sequential {
   return new Sequential(layers);
 }
 
-async function loadSeries(ref: DataRef, column: string | undefined) {
+async function loadSeries(ref: DataRef, column: string | undefined, fromModel = false) {
   const where = describeData(ref);
-  const r = readColumn(await readText(ref), column, where);
+  const r = readColumn(await readText(ref), column, where, fromModel);
   if (r.skipped > 0) note(`note: ${where}: ${r.skipped} rows without a value in column ${r.name} skipped`);
   return r;
 }
@@ -277,6 +280,7 @@ export async function trainForecast(v: Values, common: TrainCommon, resume?: { m
   const r = score(model, values, meta, parts.test);
   meta.results = { testRmse: r.rmse, naiveRmse: r.naive, testTargets: r.n, valRmse: meta.history.valRmse.at(-1) ?? NaN };
   out(`test rmse ${r.rmse.toPrecision(5)} (naive last-value baseline ${r.naive.toPrecision(5)}; ${r.n} targets, ${name} units)`);
+  await checkInterrupted(common.signal, tr.epochs - 1); // Ctrl-C during the final scoring: exit without saving
   await saveFile(model, common.out, meta);
   out(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s; saved ${common.out}`);
   model.dispose();
@@ -284,7 +288,7 @@ export async function trainForecast(v: Values, common: TrainCommon, resume?: { m
 
 export async function evalForecast(model: Sequential, meta: ForecastMeta, v: Values): Promise<void> {
   const ref = typeof v.data === 'string' ? dataRef(v.data, 'co2') : meta.data;
-  const { name, values } = await loadSeries(ref, (v.column as string | undefined) ?? meta.column);
+  const { name, values } = await loadSeries(ref, (v.column as string | undefined) ?? meta.column, v.column === undefined);
   const which = (v.split as string | undefined) ?? 'test';
   const parts = splitTargets(values.length, meta.window, meta.target, meta.holdout);
   const range: [number, number] = which === 'all' ? [firstTarget(meta.window, meta.target), values.length] : parts[which as 'train' | 'valid' | 'test'];
@@ -297,7 +301,7 @@ export async function evalForecast(model: Sequential, meta: ForecastMeta, v: Val
 export async function predictForecast(model: Sequential, meta: ForecastMeta, v: Values): Promise<void> {
   const steps = numOpt(v, 'steps') ?? 12;
   let values: number[];
-  if (typeof v.data === 'string') values = Array.from((await loadSeries(dataRef(v.data, 'co2'), (v.column as string | undefined) ?? meta.column)).values);
+  if (typeof v.data === 'string') values = Array.from((await loadSeries(dataRef(v.data, 'co2'), (v.column as string | undefined) ?? meta.column, v.column === undefined)).values);
   else values = meta.tail.slice();
   const need = firstTarget(meta.window, meta.target);
   if (values.length < need) throw new CliError(`predict: the series has ${values.length} values; the model needs the last ${need}`);

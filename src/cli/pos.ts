@@ -26,7 +26,7 @@ import {
   UNK_ID,
 } from '../data/pos.js';
 import { UsageError } from './args.js';
-import { BaseMeta, CliError, DataRef, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream, numOpt } from './common.js';
+import { BaseMeta, CliError, DataRef, Interrupted, META_VERSION, dataRef, describeData, describeModel, fmt, loadCliModel, lstmStack, note, out, readText, saveFile, seedStream, numOpt, checkInterrupted } from './common.js';
 import { Progress } from './progress.js';
 
 export interface PosMeta extends BaseMeta {
@@ -232,6 +232,7 @@ export async function trainPos(v: Values, common: TrainCommon, resume?: { model:
   const secs = (performance.now() - t0) / 1000;
   meta.results = { testAccuracy: testAcc, testTokens: ta.total, valAccuracy: meta.history.valAccuracy.at(-1) ?? NaN };
   out(`test accuracy ${fmt(testAcc)} (${ta.correct}/${ta.total} tokens)`);
+  await checkInterrupted(common.signal, tr.epochs - 1); // Ctrl-C during the final scoring: exit without saving
   await saveFile(model, common.out, meta);
   out(`trained in ${secs.toFixed(1)} s; saved ${common.out}`);
   model.dispose();
