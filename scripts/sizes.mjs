@@ -1,6 +1,6 @@
 // Sizes of what ships: each .wasm raw and gzipped, and the library JS (the browser entry and the
 // shared chunk it imports) minified with terser, raw and gzipped. `--json` prints JSON; with
-// `--check` it exits 1 when a budget is exceeded (200 KB per .wasm, 60 KB minified JS).
+// `--check` it exits 1 when a budget is exceeded (200 KB per .wasm, 64 KB minified JS).
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { minify } from 'terser';
@@ -19,7 +19,7 @@ const code = Object.fromEntries(files.map((f) => [f, read(f).toString()]));
 const min = await minify(code, { module: true, compress: { passes: 2 }, mangle: true });
 const raw = files.reduce((a, f) => a + code[f].length, 0);
 out.js['index.js + lstm-core.js'] = { raw, minified: min.code.length, minifiedGzip: gz(Buffer.from(min.code)) };
-const budget = { wasm: 200 * 1024, js: 60 * 1024 };
+const budget = { wasm: 200 * 1024, js: 64 * 1024 };
 const over = [
   ...Object.entries(out.wasm).filter(([, v]) => v.raw > budget.wasm).map(([k, v]) => `${k} ${v.raw} B > ${budget.wasm} B`),
   ...Object.entries(out.js).filter(([, v]) => v.minified > budget.js).map(([k, v]) => `${k} minified ${v.minified} B > ${budget.js} B`),

@@ -32,7 +32,7 @@ export class EarlyStopping implements Callback {
     /** The options given to the constructor. */
     readonly options: EarlyStoppingOptions = {},
   ) {
-    const o = checkOptions('EarlyStopping', options, ['monitor', 'patience', 'minDelta', 'restoreBestWeights']);
+    const o = checkOptions('EarlyStopping', options, 'monitor patience minDelta restoreBestWeights');
     const check = (k: keyof EarlyStoppingOptions, ok: boolean, want: string) => {
       if (o[k] !== undefined && !ok) throw new RangeError(`EarlyStopping: ${k} must be ${want}, got ${describeValue(o[k])}`);
     };
@@ -138,7 +138,7 @@ export class ModelCheckpoint implements Callback {
     /** The options given to the constructor. */
     readonly options: ModelCheckpointOptions,
   ) {
-    checkOptions('ModelCheckpoint', options, ['save', 'everyBatches', 'metadata']);
+    checkOptions('ModelCheckpoint', options, 'save everyBatches metadata');
     if (typeof options?.save !== 'function') throw new TypeError('ModelCheckpoint: options.save must be a function (bytes, info) => void');
     const every = options.everyBatches;
     if (every !== undefined && !(Number.isInteger(every) && every >= 0)) throw new RangeError(`ModelCheckpoint: everyBatches must be a non-negative integer, got ${describeValue(every)}`);

@@ -1,4 +1,4 @@
-import { ShapeError, formatShape } from './errors.js';
+import { ShapeError, formatShape, checkOptions } from './errors.js';
 import { ChainLayer, ParamLayer, ParamSpec, layoutParams, positiveInt, seedWords } from './layer.js';
 import { Runtime, runtime } from './runtime.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
@@ -46,6 +46,7 @@ export class Dense extends ParamLayer implements ChainLayer {
   constructor(options: DenseOptions) {
     const op = 'new Dense';
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { inputSize, units }`);
+    checkOptions(op, options, 'inputSize units seed runtime');
     const inputSize = positiveInt(op, 'inputSize', options.inputSize);
     const units = positiveInt(op, 'units', options.units);
     const rt = options.runtime ?? runtime();
@@ -80,6 +81,7 @@ export class Dense extends ParamLayer implements ChainLayer {
     const op = 'Dense.backward';
     this.live('backward');
     if (!this.lastShape) throw new Error(`${op}: call forward first`);
+    checkOptions(op, options, 'dOutput');
     const inShape = this.lastShape;
     checkTensor(op, 'dOutput', options?.dOutput, this.outputShape(op, inShape), 'the shape of forward\'s output');
     const [dyp] = this.rt.stage([options.dOutput.data]);

@@ -1,4 +1,5 @@
 import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, seedWords } from './layer.js';
+import { checkOptions } from './errors.js';
 import { Runtime, runtime } from './runtime.js';
 
 /** Options of `new Dropout(...)`, as PyTorch's `nn.Dropout(p)`. */
@@ -32,6 +33,7 @@ export class Dropout extends ParamLayer implements ChainLayer {
   constructor(options: DropoutOptions = {}) {
     const op = 'new Dropout';
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { p?, seed? }`);
+    checkOptions(op, options, 'p seed runtime');
     const p = options.p ?? 0.5;
     if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new RangeError(`${op}: p must be a number in [0, 1), got ${String(p)}`);
     const rt = options.runtime ?? runtime();

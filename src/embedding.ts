@@ -1,4 +1,4 @@
-import { ShapeError, formatShape } from './errors.js';
+import { ShapeError, formatShape, checkOptions } from './errors.js';
 import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, layoutParams, positiveInt, seedWords } from './layer.js';
 import { Runtime, runtime } from './runtime.js';
 import { Tensor } from './tensor.js';
@@ -45,6 +45,7 @@ export class Embedding extends ParamLayer implements ChainLayer {
   constructor(options: EmbeddingOptions) {
     const op = 'new Embedding';
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { numEmbeddings, embeddingDim }`);
+    checkOptions(op, options, 'numEmbeddings embeddingDim seed runtime');
     const numEmbeddings = positiveInt(op, 'numEmbeddings', options.numEmbeddings);
     const embeddingDim = positiveInt(op, 'embeddingDim', options.embeddingDim);
     const rt = options.runtime ?? runtime();

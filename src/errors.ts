@@ -54,12 +54,11 @@ export function describeValue(v: unknown): string {
  * `options` as an options object: `undefined` (all defaults) or a plain object whose keys are all
  * in `known`. A misspelt option would otherwise be ignored without a word.
  */
-export function checkOptions<T extends object>(op: string, options: T | undefined, known: readonly string[]): T {
-  if (options === undefined) return {} as T;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${op}: options must be an object such as { ${known[0]}: ... }, got ${describeValue(options)}`);
-  }
-  const unknown = Object.keys(options).find((k) => !known.includes(k));
-  if (unknown !== undefined) throw new RangeError(`${op}: unknown option '${unknown}' (the options are ${known.join(', ')})`);
+export function checkOptions<T extends object>(op: string, options: T | undefined, known: string): T {
+  if (options === undefined || options === null) return {} as T;
+  const keys = known.split(' ');
+  if (typeof options !== 'object' || Array.isArray(options)) throw new TypeError(`${op}: options must be an object such as { ${keys[0]}: ... }, got ${describeValue(options)}`);
+  const unknown = Object.keys(options).find((k) => !keys.includes(k));
+  if (unknown !== undefined) throw new RangeError(`${op}: unknown option '${unknown}' (the options are ${keys.join(', ')})`);
   return options;
 }

@@ -4,7 +4,7 @@
  * compiled from bytes, so not for Cloudflare Workers (use the package root there).
  * @module lstm-wasm/inline
  */
-import { ready as coreReady, resolveSimd } from './runtime.js';
+import { readyWith } from './runtime.js';
 import type { ReadyOptions, Runtime } from './runtime.js';
 import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './wasm-base64.js';
 
@@ -19,6 +19,5 @@ function decode(b64: string): Uint8Array {
 
 /** As `ready()`; without `wasm`, instantiates the embedded SIMD or scalar build. */
 export function ready(options: ReadyOptions = {}): Promise<Runtime> {
-  if (options.wasm !== undefined) return coreReady(options);
-  return coreReady({ ...options, wasm: decode(resolveSimd(options.simd) ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64) });
+  return readyWith(options, (simd) => decode(simd ? SIMD_WASM_BASE64 : SCALAR_WASM_BASE64));
 }

@@ -27,6 +27,7 @@ import { ChainLayer } from './layer.js';
 import { LSTM, lstmParamShapes } from './lstm.js';
 import { Optimizer, makeOptimizer } from './optim.js';
 import { Runtime } from './runtime.js';
+import { checkOptions } from './errors.js';
 import { LRSchedule, makeSchedule, scheduleConfig } from './schedule.js';
 import { CallbackState, CompileOptions, Sequential, TrainingState } from './sequential.js';
 
@@ -69,6 +70,7 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('lstm-
 
 /** Encode `model` as a version-1 model file. */
 export function serializeModel(model: Sequential, options: SerializeOptions = {}): Uint8Array {
+  options = checkOptions('serializeModel', options, 'optimizer training metadata');
   const tensors: { name: string; shape: number[]; offset: number; length: number }[] = [];
   const chunks: Float32Array[] = [];
   let offset = 0;
@@ -214,6 +216,7 @@ function checkTraining(t: unknown, dataFloats: number): (CallbackState & { range
 
 /** Decode a model file, validating it completely first. Throws `ModelFormatError` naming the problem. */
 export function deserializeModel(bytes: Uint8Array | ArrayBuffer, options: { runtime?: Runtime } = {}): LoadedModel {
+  options = checkOptions('deserializeModel', options, 'runtime');
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   if (u8.length < 16) bad(`${u8.length} bytes is too short for a header (truncated?)`);
   if (new TextDecoder().decode(u8.subarray(0, 8)) !== MAGIC) bad('wrong magic: not an lstm-wasm model (expected "LSTMWASM")');

@@ -68,6 +68,8 @@ export interface ChainLayer {
   dispose(): void;
   /** The runtime whose memory holds the layer. @internal */
   readonly runtime: Runtime;
+  /** Whether `dispose()` has been called. */
+  readonly disposed: boolean;
 }
 
 /** Lay out `[name, shape]` pairs consecutively. */

@@ -1,4 +1,4 @@
-import { ShapeError, formatShape } from './errors.js';
+import { ShapeError, formatShape, checkOptions } from './errors.js';
 import { ChainLayer, ForwardContext, ParamLayer, ParamSpec, bool, layoutParams, positiveInt, seedWords } from './layer.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
 import { F32Slab } from './slab.js';
@@ -127,6 +127,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
   constructor(options: LSTMOptions) {
     const op = 'new LSTM';
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected an options object { inputSize, hiddenSize, ... }`);
+    checkOptions(op, options, 'inputSize hiddenSize numLayers bidirectional batchFirst returnSequences seed runtime');
     const cfg: LSTMConfig = {
       inputSize: positiveInt(op, 'inputSize', options.inputSize),
       hiddenSize: positiveInt(op, 'hiddenSize', options.hiddenSize),
@@ -164,6 +165,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     const op = 'LSTM.forward';
     const h = this.live('forward');
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object { h0?, c0?, lengths?, grad? }, got ${String(options)}`);
+    checkOptions(op, options, 'h0 c0 lengths grad');
     if (options.grad !== undefined && typeof options.grad !== 'boolean') throw new TypeError(`${op}: options.grad must be a boolean, got ${typeof options.grad}`);
     const { batchFirst, inputSize } = this.config;
     const shape = checkTensor(op, 'x', x, [null, null, inputSize], batchFirst ? '[B, T, inputSize], batchFirst' : '[T, B, inputSize], time-major');
@@ -191,6 +193,7 @@ export class LSTM extends ParamLayer implements ChainLayer {
     const h = this.live('backward');
     if (!this.last) throw new Error(`${op}: call forward first (backward needs the activations it keeps)`);
     if (options === null || typeof options !== 'object') throw new TypeError(`${op}: expected { dOutput, dHN?, dCN? }`);
+    checkOptions(op, options, 'dOutput dHN dCN');
     const { t, b } = this.last;
     const { batchFirst, hiddenSize, inputSize } = this.config;
     const dh = this.dirs * hiddenSize;

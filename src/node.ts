@@ -5,21 +5,35 @@
  * @module lstm-wasm/node
  */
 import { deserializeModel, LoadedModel, SerializeOptions } from './io.js';
-import { ready as coreReady, resolveSimd, wasmUrl } from './runtime.js';
-import type { ReadyOptions, Runtime } from './runtime.js';
+import { createRuntime as coreCreateRuntime, readyWith, wasmUrl } from './runtime.js';
+import type { ReadyOptions, Runtime, WasmSource } from './runtime.js';
 import type { Sequential } from './sequential.js';
 import { ModelCheckpoint } from './callbacks.js';
 
 export * from './index.js';
 
-/** As `ready()` in the browser build; without `wasm`, reads the SIMD or scalar build from disk. */
-export async function ready(options: ReadyOptions = {}): Promise<Runtime> {
-  if (options.wasm === undefined) {
-    const { readFile } = await import('node:fs/promises');
-    const url = wasmUrl(resolveSimd(options.simd));
-    options = { ...options, wasm: await readFile(url) };
-  }
-  return coreReady(options);
+/**
+ * Node's fetch cannot read `file:` URLs: a `file:` URL, or a string that is not an `http(s):` or
+ * `data:` URL (a path, relative to the working directory), is read from disk; anything else is
+ * instantiated as in the browser build.
+ */
+async function fromDisk(wasm: WasmSource): Promise<WasmSource> {
+  if (typeof wasm !== 'string' && !(wasm instanceof URL)) return wasm;
+  const { pathToFileURL } = await import('node:url');
+  const url = typeof wasm === 'string' ? new URL(wasm, pathToFileURL(`${process.cwd()}/`)) : wasm;
+  if (url.protocol !== 'file:') return wasm;
+  const { readFile } = await import('node:fs/promises');
+  return readFile(url);
+}
+
+/** As `ready()` in the browser build; the SIMD or scalar build (or a `wasm` path or `file:` URL) is read from disk. */
+export function ready(options: ReadyOptions = {}): Promise<Runtime> {
+  return readyWith(options, wasmUrl, fromDisk);
+}
+
+/** As `createRuntime()` in the browser build; a path or `file:` URL is read from disk. */
+export async function createRuntime(wasm: WasmSource): Promise<Runtime> {
+  return coreCreateRuntime(await fromDisk(wasm));
 }
 
 /** Write `bytes` to `path` atomically: a temporary file in the same folder, then a rename. */

@@ -178,7 +178,7 @@ export class SGD extends Optimizer {
   readonly options: Readonly<Required<SGDOptions>>;
   constructor(options: SGDOptions = {}) {
     const op = 'SGD';
-    options = checkOptions(op, options, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']);
+    options = checkOptions(op, options, 'lr momentum dampening nesterov weightDecay');
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       momentum: num(op, 'momentum', options.momentum, 0),
@@ -206,7 +206,7 @@ export class RMSprop extends Optimizer {
   readonly options: Readonly<Required<RMSpropOptions>>;
   constructor(options: RMSpropOptions = {}) {
     const op = 'RMSprop';
-    options = checkOptions(op, options, ['lr', 'alpha', 'eps', 'momentum', 'centered', 'weightDecay']);
+    options = checkOptions(op, options, 'lr alpha eps momentum centered weightDecay');
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       alpha: num(op, 'alpha', options.alpha, 0.99),
@@ -229,7 +229,7 @@ export class RMSprop extends Optimizer {
 }
 
 function adamOptions(op: string, options: AdamOptions, wdDefault: number): Required<AdamOptions> {
-  options = checkOptions(op, options, ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad']);
+  options = checkOptions(op, options, 'lr betas eps weightDecay amsgrad');
   const betas = options.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2 || betas.some((b) => typeof b !== 'number' || !(b >= 0 && b < 1))) {
     throw new RangeError(`${op}: betas must be two numbers in [0, 1), got ${JSON.stringify(options.betas)}`);
@@ -280,7 +280,7 @@ export class Adagrad extends Optimizer {
   readonly options: Readonly<Required<AdagradOptions>>;
   constructor(options: AdagradOptions = {}) {
     const op = 'Adagrad';
-    options = checkOptions(op, options, ['lr', 'lrDecay', 'initialAccumulatorValue', 'eps', 'weightDecay']);
+    options = checkOptions(op, options, 'lr lrDecay initialAccumulatorValue eps weightDecay');
     const o = {
       lr: num(op, 'lr', options.lr, 0.01),
       lrDecay: num(op, 'lrDecay', options.lrDecay, 0),

@@ -4,7 +4,7 @@
  *
  * This module imports nothing from `node:*`; the Node entry (`node.ts`) supplies the bytes from disk.
  */
-import { CoreError } from './errors.js';
+import { CoreError, checkOptions } from './errors.js';
 
 /** The raw exports of the core (see crates/wasm/src/lib.rs for each contract). @internal */
 export interface CoreExports {
@@ -215,6 +215,24 @@ let pending: Promise<Runtime> | undefined;
  * build when the runtime validates SIMD128 and the scalar build otherwise, next to this module.
  */
 export function ready(options: ReadyOptions = {}): Promise<Runtime> {
+  return readyWith(options, wasmUrl);
+}
+
+/**
+ * `ready()` with an entry's own default source for a build (the inline entry decodes it, workerd
+ * imports the module) and its own way to read a source (the Node entry reads paths and `file:`
+ * URLs from disk): the same rules in every entry. @internal
+ */
+export function readyWith(
+  options: ReadyOptions,
+  defaultWasm: (simd: boolean) => WasmSource | Promise<WasmSource>,
+  prepare: (wasm: WasmSource) => WasmSource | Promise<WasmSource> = (w) => w,
+): Promise<Runtime> {
+  try {
+    options = checkOptions('ready', options, 'simd wasm');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   if (current) {
     if (typeof options.simd === 'boolean' && options.wasm === undefined && options.simd !== current.simd) {
       return Promise.reject(new Error(`ready: already initialised with the ${current.simd ? 'SIMD' : 'scalar'} build; ready({ simd: ${options.simd} }) cannot switch (use createRuntime for a second runtime)`));
@@ -222,8 +240,12 @@ export function ready(options: ReadyOptions = {}): Promise<Runtime> {
     return Promise.resolve(current);
   }
   if (!pending) {
-    const src = options.wasm ?? wasmUrl(resolveSimd(options.simd));
-    pending = instantiate(src).then(
+    const { wasm, simd } = options;
+    pending = Promise.resolve()
+      .then(() => wasm ?? defaultWasm(resolveSimd(simd)))
+      .then(prepare)
+      .then(instantiate)
+      .then(
       (inst) => (current = new Runtime(inst.exports as unknown as CoreExports)),
       (err) => {
         pending = undefined;

@@ -4,7 +4,7 @@
  * and `ReduceLROnPlateau`'s state.
  */
 
-import { describeValue } from './errors.js';
+import { checkOptions, describeValue } from './errors.js';
 
 /** `v` if it is a finite number in [min, max] (integer when asked), else a RangeError naming `what`. */
 function checkNumber(what: string, v: unknown, min: number, max = Infinity, integer = false): void {
@@ -39,6 +39,7 @@ export class StepLR implements LRSchedule {
       gamma?: number;
     },
   ) {
+    checkOptions('StepLR', options, 'stepSize gamma');
     if (!Number.isInteger(options?.stepSize) || options.stepSize < 1) throw new RangeError(`StepLR: stepSize must be a positive integer, got ${options?.stepSize}`);
     if (options.gamma !== undefined) checkNumber('StepLR: gamma', options.gamma, Number.MIN_VALUE);
   }
@@ -58,6 +59,7 @@ export class ExponentialLR implements LRSchedule {
       gamma: number;
     },
   ) {
+    checkOptions('ExponentialLR', options, 'gamma');
     if (!(options?.gamma > 0 && Number.isFinite(options.gamma))) throw new RangeError(`ExponentialLR: gamma must be a finite number > 0, got ${options?.gamma}`);
   }
   lrAt(base: number, epoch: number): number {
@@ -80,6 +82,7 @@ export class CosineLR implements LRSchedule {
       minLr?: number;
     },
   ) {
+    checkOptions('CosineLR', options, 'totalSteps warmupSteps minLr');
     if (!Number.isInteger(options?.totalSteps) || options.totalSteps < 1) throw new RangeError(`CosineLR: totalSteps must be a positive integer, got ${options?.totalSteps}`);
     if (options.warmupSteps !== undefined) checkNumber('CosineLR: warmupSteps', options.warmupSteps, 0, Number.MAX_SAFE_INTEGER, true);
     if (options.minLr !== undefined) checkNumber('CosineLR: minLr', options.minLr, 0);
@@ -112,6 +115,7 @@ export class ReduceLROnPlateau implements LRSchedule {
       threshold?: number;
     } = {},
   ) {
+    checkOptions('ReduceLROnPlateau', options, 'factor patience minLr threshold');
     const f = options?.factor ?? 0.1;
     if (!(f > 0 && f < 1)) throw new RangeError(`ReduceLROnPlateau: factor must be in (0, 1), got ${f}`);
     if (options.patience !== undefined) checkNumber('ReduceLROnPlateau: patience', options.patience, 0, Number.MAX_SAFE_INTEGER, true);

@@ -1,6 +1,6 @@
 import { cropTime, putAlong, takeAlong, epochOrder, yieldToEventLoop, AnyTensor } from './batching.js';
 import { serializeModel, SerializeOptions } from './io.js';
-import { DisposedError, ShapeError, describeValue, formatShape } from './errors.js';
+import { DisposedError, ShapeError, checkOptions, describeValue, formatShape } from './errors.js';
 import { checkIds } from './embedding.js';
 import { ChainLayer, ForwardContext, StateDict } from './layer.js';
 import { LSTM, checkLengths } from './lstm.js';
@@ -25,7 +25,7 @@ export interface CompileOptions {
   clipGradValue?: number;
   /** Extra metrics; `'accuracy'` (argmax over classes, crossEntropy only). */
   metrics?: 'accuracy'[];
-  /** Learning-rate schedule applied by `fit` before every batch. Not stored in model files: pass it again when resuming. */
+  /** Learning-rate schedule applied by `fit` before every batch. Checkpoints store the built-in ones; one of your own must be passed again when resuming. */
   lrSchedule?: LRSchedule;
 }
 
@@ -147,6 +147,9 @@ export interface FitOptions extends BatchOptions {
   resume?: TrainingState;
 }
 
+/** The model that owns each layer (see the constructor). */
+const owners = new WeakMap<ChainLayer, Sequential>();
+
 /** `v` if it is a positive integer, else a RangeError naming `batchSize`. */
 function checkBatchSize(op: string, v: unknown): number {
   if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new RangeError(`${op}: batchSize must be a positive integer, got ${describeValue(v)}`);
@@ -218,7 +221,8 @@ export class Sequential {
   private compiled: CompileOptions | undefined;
   private stepSlab: F32Slab | undefined;
   private readonly scratch: Scratch;
-  private disposedFlag = false;
+  /** @internal */
+  disposedFlag = false;
   /** The state of the running (or last) `fit`, for checkpoints. */
   training: TrainingState | undefined;
   /** The running (or last) `fit`'s callbacks, in the order it calls them. */
@@ -229,6 +233,13 @@ export class Sequential {
     layers.forEach((l, i) => {
       if (!l || typeof (l as ChainLayer).forwardPtr !== 'function') throw new TypeError(`new Sequential: layers[${i}] is not a layer`);
     });
+    options = checkOptions('new Sequential', options, 'runtime');
+    // One owner for each layer's memory: refuse a layer that is disposed, repeated, or in a live model.
+    layers.forEach((l, i) => {
+      const owner = owners.get(l);
+      const why = l.disposed ? 'is disposed' : layers.indexOf(l) !== i ? `is also layers[${layers.indexOf(l)}]` : owner && !owner.disposedFlag ? 'belongs to another Sequential (dispose that one first)' : '';
+      if (why) throw new Error(`new Sequential: layers[${i}] (${l.kind}) ${why}`);
+    });
     this.layers = layers.slice();
     // The layers' runtime unless one is given; all must share it (their memories are separate).
     this.rt = options.runtime ?? layers[0].runtime ?? runtime();
@@ -238,6 +249,7 @@ export class Sequential {
       }
     });
     this.scratch = new Scratch(this.rt);
+    for (const l of layers) owners.set(l, this);
   }
 
   private live(op: string): void {
@@ -327,7 +339,7 @@ export class Sequential {
    */
   predict(x: ModelInput, options: BatchOptions & { batchSize?: number } = {}): Tensor {
     const op = 'Sequential.predict';
-    options ??= {}; // null, as undefined: the defaults
+    options = checkOptions(op, options, 'lengths batchSize');
     this.live('predict');
     const shape = this.checkInput(op, x);
     const out = this.shapes(op, shape);
@@ -426,6 +438,7 @@ export class Sequential {
   compile(options: CompileOptions): void {
     this.live('compile');
     if (options?.loss !== 'crossEntropy' && options?.loss !== 'mse') throw new RangeError(`Sequential.compile: loss must be 'crossEntropy' or 'mse', got ${String(options?.loss)}`);
+    checkOptions('Sequential.compile', options, 'loss optimizer clipGradNorm clipGradValue metrics lrSchedule');
     if (options.optimizer !== undefined && !(options.optimizer instanceof Optimizer)) throw new TypeError('Sequential.compile: optimizer must be an optimizer such as new Adam({ lr: 1e-3 })');
     for (const k of ['clipGradNorm', 'clipGradValue'] as const) {
       const v = options[k];
@@ -536,7 +549,7 @@ export class Sequential {
   /** One training step on a batch. Resolves to the loss before the update (details in `lastBatchLogs`). */
   async trainOnBatch(x: ModelInput, y: TargetLike, options: BatchOptions = {}): Promise<number> {
     const op = 'Sequential.trainOnBatch';
-    options ??= {}; // null, as undefined: the defaults
+    options = checkOptions(op, options, 'lengths');
     this.live('trainOnBatch');
     if (!this.compiled?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
     const r = this.runBatch(op, x, y, options.lengths, true);
@@ -548,9 +561,9 @@ export class Sequential {
   /** Loss (and accuracy for crossEntropy) over a dataset, in inference mode, batch by batch. */
   evaluate(x: ModelInput, y: TargetLike, options: BatchOptions & { batchSize?: number } = {}): Logs {
     const op = 'Sequential.evaluate';
-    options ??= {}; // null, as undefined: the defaults
+    options = checkOptions(op, options, 'lengths batchSize');
     this.live('evaluate');
-    if (!this.compiled) throw new Error(`${op}: call compile({ loss, optimizer }) first`);
+    if (!this.compiled) throw new Error(`${op}: call compile({ loss }) first`);
     const bs = checkBatchSize(op, options.batchSize ?? 256);
     this.checkDataset(op, x, y, options.lengths);
     const shape = x.shape;
@@ -586,7 +599,7 @@ export class Sequential {
    */
   async fit(x: ModelInput, y: TargetLike, options: FitOptions = {}): Promise<History> {
     const op = 'Sequential.fit';
-    options ??= {}; // null, as undefined: the defaults
+    options = checkOptions(op, options, 'epochs batchSize shuffle seed validationSplit validationData lengths callbacks signal verbose resume');
     this.live('fit');
     const c = this.compiled;
     if (!c?.optimizer) throw new Error(`${op}: call compile({ loss, optimizer }) first`);

@@ -2,7 +2,7 @@
 // node_modules/lstm-wasm is a symlink to this repo, running `import * as L from 'lstm-wasm'` in a
 // fresh `node` process. Node only (child processes, file system). Needs `npm run build` first.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,5 +189,43 @@ describe('the built package, imported by name from a consumer project', () => {
     walk(pkg.exports);
     walk(pkg.main);
     expect(targets.filter((t) => !existsSync(join(root, t)))).toEqual([]);
+  });
+
+  test('TypeScript (nodenext, strict) sees the Node entry\'s file helpers when importing "lstm-wasm"', () => {
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true }, files: ['typed.ts'] }));
+    writeFileSync(join(dir, 'typed.ts'), [
+      "import { ready, LSTM, saveModel, loadModel, checkpointToFile, writeFileAtomic } from 'lstm-wasm';",
+      'await ready();',
+      'const lstm: LSTM = new LSTM({ inputSize: 2, hiddenSize: 3 });',
+      'const helpers: unknown[] = [saveModel, loadModel, checkpointToFile, writeFileAtomic];',
+      'export { lstm, helpers };',
+    ].join('\n'));
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test('every entry follows the same ready() rules; the Node entry reads paths and file: URLs from disk', () => {
+    writeFileSync(join(dir, 'ready.mjs'), `
+      import { ready, createRuntime } from 'lstm-wasm';
+      const msg = async (p) => { try { await p; return 'resolved'; } catch (e) { return e.message; } };
+      const rt = await ready();
+      const out = {
+        simd: rt.simd,
+        switchBuild: await msg(ready({ simd: !rt.simd })),
+        unknownOption: await msg(ready({ smid: false })),
+        fromPath: (await createRuntime('node_modules/lstm-wasm/dist/lstm-scalar.wasm')).simd,
+        fromUrl: (await createRuntime(new URL('./node_modules/lstm-wasm/dist/lstm-scalar.wasm', import.meta.url))).simd,
+      };
+      console.log(JSON.stringify(out));`);
+    const out = JSON.parse(execFileSync(process.execPath, ['ready.mjs'], { cwd: dir, encoding: 'utf8' }));
+    expect(out).toEqual({
+      simd: true,
+      switchBuild: 'ready: already initialised with the SIMD build; ready({ simd: false }) cannot switch (use createRuntime for a second runtime)',
+      unknownOption: "ready: unknown option 'smid' (the options are simd, wasm)",
+      fromPath: false,
+      fromUrl: false,
+    });
   });
 });
