@@ -74,7 +74,7 @@ export class EarlyStopping implements Callback {
   }
 
   /** Its counters and the best weights (with `restoreBestWeights`), for checkpoints. */
-  state(): CallbackState {
+  checkpointState(): CallbackState {
     // `stoppedEpoch`: the run stopped at that epoch (a checkpoint written then resumes as finished).
     const values: Record<string, number> = { wait: this.wait, bestEpoch: this.bestEpoch, stoppedEpoch: this.stoppedEpoch };
     if (Number.isFinite(this.best)) values.best = this.best;
@@ -89,11 +89,11 @@ export class EarlyStopping implements Callback {
     return { type: 'EarlyStopping', values, weights };
   }
 
-  /** Takes back a `state()` (a resumed run); the weights must fit `model`. */
-  setState(state: CallbackState, model: Sequential): void {
+  /** Takes back a `checkpointState()` (a resumed run); the weights must fit `model`. */
+  restoreCheckpointState(state: CallbackState, model: Sequential): void {
     const { wait, best, bestEpoch } = state.values;
     if (state.type !== 'EarlyStopping' || !(Number.isInteger(wait) && wait >= 0)) {
-      throw new Error(`EarlyStopping.setState: not an EarlyStopping state: ${JSON.stringify(state.values)}`);
+      throw new Error(`EarlyStopping.restoreCheckpointState: not an EarlyStopping state: ${JSON.stringify(state.values)}`);
     }
     this.wait = wait;
     this.best = best ?? Infinity;
@@ -105,7 +105,7 @@ export class EarlyStopping implements Callback {
     if (!state.weights || !this.options.restoreBestWeights) return;
     const dict = model.stateDict();
     const need = Object.values(dict).reduce((n, t) => n + t.data.length, 0);
-    if (state.weights.length !== need) throw new Error(`EarlyStopping.setState: ${state.weights.length} best weights for ${need} parameters`);
+    if (state.weights.length !== need) throw new Error(`EarlyStopping.restoreCheckpointState: ${state.weights.length} best weights for ${need} parameters`);
     let at = 0;
     for (const [k, t] of Object.entries(dict)) {
       dict[k] = new Tensor(state.weights.slice(at, at + t.data.length), t.shape);
@@ -132,8 +132,8 @@ export interface ModelCheckpointOptions {
  * In Node, `checkpointToFile(path)` from the Node entry writes each one atomically.
  */
 export class ModelCheckpoint implements Callback {
-  /** Checkpoints run after the other callbacks, so that they save what those decided (EarlyStopping's counter). */
-  readonly runsLast = true;
+  /** It writes checkpoints: `fit` runs it after the callbacks whose state it saves (see `Callback`). */
+  readonly savesCheckpoints = true;
   constructor(
     /** The options given to the constructor. */
     readonly options: ModelCheckpointOptions,

@@ -150,10 +150,18 @@ export class ReduceLROnPlateau implements LRSchedule {
 /** The built-in schedules, by `type`. */
 const SCHEDULES = { StepLR, ExponentialLR, CosineLR, ReduceLROnPlateau } as const;
 
-/** `{ type, options }` of a built-in schedule (what a checkpoint stores), or undefined for your own. */
+/**
+ * `{ type, options }` of a built-in schedule (what a checkpoint stores), or undefined for your own,
+ * subclasses of the built-in ones included (their `lrAt` may differ).
+ */
 export function scheduleConfig(s: LRSchedule): { type: string; options: unknown } | undefined {
-  const builtIn = Object.values(SCHEDULES).some((C) => s instanceof C);
+  const builtIn = Object.values(SCHEDULES).some((C) => Object.getPrototypeOf(s) === C.prototype);
   return builtIn ? { type: s.type, options: (s as unknown as { options: unknown }).options } : undefined;
+}
+
+/** Whether `type` names a built-in schedule. */
+export function isBuiltInSchedule(type: string | undefined): boolean {
+  return type !== undefined && Object.prototype.hasOwnProperty.call(SCHEDULES, type);
 }
 
 /** A built-in schedule from its `type` and options (as `makeOptimizer`); RangeError when either is invalid. */

@@ -8,7 +8,7 @@ import { LSTMState } from './state.js';
 import { F32Slab } from './slab.js';
 import { Optimizer } from './optim.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
-import { LRSchedule } from './schedule.js';
+import { LRSchedule, isBuiltInSchedule } from './schedule.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
 /** Loss names: `crossEntropy` takes integer class targets (softmax fused in), `mse` float targets. */
@@ -83,24 +83,22 @@ export interface CallbackState {
 }
 
 /**
- * Hooks `fit` calls (and awaits), in the order given, except that callbacks with `runsLast`
- * (checkpoints) run after the others. Set `model.stopTraining = true` in one to stop after the
- * current batch.
+ * Hooks `fit` calls (and awaits), in the order given, with one exception: a checkpoint callback
+ * (`savesCheckpoints`) listed before a callback with checkpoint state runs right after the last
+ * such callback, so that it saves what they decided at that step. Set `model.stopTraining = true`
+ * in one to stop after the current batch.
  */
 export interface Callback {
-  /**
-   * Run after the other callbacks at every batch and epoch end, so that what it sees (or saves)
-   * includes what they decided that step. `ModelCheckpoint` sets it.
-   */
-  readonly runsLast?: boolean;
+  /** It writes checkpoints (`ModelCheckpoint` sets it): see the ordering rule above. */
+  readonly savesCheckpoints?: boolean;
   /**
    * The callback's state, which checkpoints store (`EarlyStopping`: its patience counter, best
    * value and best weights). `fit({ resume })` gives each stored state back to the callback of the
    * same `type` in the same position among those of its type.
    */
-  state?(): CallbackState;
-  /** Take back a state from `state()`; called by `fit({ resume })` after `onTrainBegin`. */
-  setState?(state: CallbackState, model: Sequential): void;
+  checkpointState?(): CallbackState;
+  /** Take back a state from `checkpointState()`; called by `fit({ resume })` after `onTrainBegin`. */
+  restoreCheckpointState?(state: CallbackState, model: Sequential): void;
   /** Before the first batch. */
   onTrainBegin?(model: Sequential): void | Promise<void>;
   /** After every batch (index within the epoch), with that batch's logs. */
@@ -147,8 +145,24 @@ export interface FitOptions extends BatchOptions {
   resume?: TrainingState;
 }
 
-/** The model that owns each layer (see the constructor). */
-const owners = new WeakMap<ChainLayer, Sequential>();
+/** A callback with checkpoint state (a `checkpointState` method). */
+function hasState(cb: Callback): cb is Callback & { checkpointState(): CallbackState } {
+  return typeof cb.checkpointState === 'function';
+}
+
+/**
+ * The order `fit` calls callbacks in: as given, except that a checkpoint callback listed before
+ * the last callback with checkpoint state moves right after it (keeping the order among those it
+ * moves), so that a checkpoint holds what `EarlyStopping` decided at that step.
+ */
+function checkpointOrder(given: Callback[]): Callback[] {
+  const last = given.reduce((at, cb, i) => (hasState(cb) ? i : at), -1);
+  const early = given.filter((cb, i) => cb.savesCheckpoints && i < last);
+  if (!early.length) return given;
+  const rest = given.filter((cb) => !early.includes(cb));
+  const at = rest.indexOf(given[last]) + 1;
+  return [...rest.slice(0, at), ...early, ...rest.slice(at)];
+}
 
 /** `v` if it is a positive integer, else a RangeError naming `batchSize`. */
 function checkBatchSize(op: string, v: unknown): number {
@@ -221,8 +235,7 @@ export class Sequential {
   private compiled: CompileOptions | undefined;
   private stepSlab: F32Slab | undefined;
   private readonly scratch: Scratch;
-  /** @internal */
-  disposedFlag = false;
+  private disposedFlag = false;
   /** The state of the running (or last) `fit`, for checkpoints. */
   training: TrainingState | undefined;
   /** The running (or last) `fit`'s callbacks, in the order it calls them. */
@@ -234,10 +247,10 @@ export class Sequential {
       if (!l || typeof (l as ChainLayer).forwardPtr !== 'function') throw new TypeError(`new Sequential: layers[${i}] is not a layer`);
     });
     options = checkOptions('new Sequential', options, 'runtime');
-    // One owner for each layer's memory: refuse a layer that is disposed, repeated, or in a live model.
+    // A layer may be shared by models (disposing one disposes it for all), but not be in one
+    // model twice (its forward keeps one set of activations), nor be disposed.
     layers.forEach((l, i) => {
-      const owner = owners.get(l);
-      const why = l.disposed ? 'is disposed' : layers.indexOf(l) !== i ? `is also layers[${layers.indexOf(l)}]` : owner && !owner.disposedFlag ? 'belongs to another Sequential (dispose that one first)' : '';
+      const why = l.disposed ? 'is disposed' : layers.indexOf(l) !== i ? `is also layers[${layers.indexOf(l)}]` : '';
       if (why) throw new Error(`new Sequential: layers[${i}] (${l.kind}) ${why}`);
     });
     this.layers = layers.slice();
@@ -249,7 +262,6 @@ export class Sequential {
       }
     });
     this.scratch = new Scratch(this.rt);
-    for (const l of layers) owners.set(l, this);
   }
 
   private live(op: string): void {
@@ -309,7 +321,7 @@ export class Sequential {
     } else {
       for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) throw new RangeError(`${op}: ${prefix}x element ${i} is ${xs[i]}, expected a finite number`);
     }
-    const { t: targets } = this.targets(op, y, out, undefined, `${prefix}y`);
+    const { t: targets } = this.targets(op, y, out, lengths, `${prefix}y`, true);
     if (this.compiled!.loss === 'mse') {
       for (let i = 0; i < targets.length; i++) if (!Number.isFinite(targets[i])) throw new RangeError(`${op}: ${prefix}y element ${i} is ${targets[i]}, expected a finite number`);
     }
@@ -459,7 +471,7 @@ export class Sequential {
    * Targets as the core wants them, with padded ticks masked: class ids (-1 = not counted) for
    * crossEntropy; floats plus a row mask for mse.
    */
-  private targets(op: string, y: TargetLike, out: number[], lengths: Int32Array | undefined, arg = 'y'): { t: Int32Array | Float32Array; mask?: Int32Array } {
+  private targets(op: string, y: TargetLike, out: number[], lengths: Int32Array | undefined, arg = 'y', checkOnly = false): { t: Int32Array | Float32Array; mask?: Int32Array } {
     const loss = this.compiled!.loss;
     const want = loss === 'crossEntropy' ? out.slice(0, -1) : out;
     if (loss === 'mse') {
@@ -481,21 +493,20 @@ export class Sequential {
       void d0;
     }
     if (loss === 'mse') {
-      const mask = padded ? Int32Array.from({ length: rows }, (_, r) => (padded!(r) ? 0 : 1)) : undefined;
+      const mask = padded && !checkOnly ? Int32Array.from({ length: rows }, (_, r) => (padded!(r) ? 0 : 1)) : undefined;
       return { t: y.data as Float32Array, mask };
     }
-    let ids: Int32Array;
-    if (y.data instanceof Int32Array) ids = padded ? y.data.slice() : y.data;
-    else {
-      ids = Int32Array.from(y.data);
-      const bad = y.data.findIndex((v, i) => v !== ids[i]);
-      if (bad >= 0) throw new RangeError(`${op}: ${arg} element ${bad} is ${y.data[bad]}, expected an integer class id`);
-    }
-    // Checked here, before the forward (which would draw dropout masks), not by the loss after it.
+    // Class ids of the rows that count (padded rows may hold anything, e.g. a PAD id or -100),
+    // checked here, before the forward (which would draw dropout masks), not by the loss after it.
     const units = out[out.length - 1];
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] < -1 || ids[i] >= units) throw new RangeError(`${op}: ${arg} element ${i} is ${ids[i]}, expected a class id in 0..${units - 1} (or -1, not counted)`);
+    const d = y.data;
+    for (let i = 0; i < d.length; i++) {
+      if (padded?.(i)) continue;
+      if (!Number.isInteger(d[i])) throw new RangeError(`${op}: ${arg} element ${i} is ${d[i]}, expected an integer class id`);
+      if (d[i] < -1 || d[i] >= units) throw new RangeError(`${op}: ${arg} element ${i} is ${d[i]}, expected a class id in 0..${units - 1} (or -1, not counted)`);
     }
+    if (checkOnly) return { t: d };
+    const ids = d instanceof Int32Array ? (padded ? d.slice() : d) : Int32Array.from(d);
     if (padded) for (let r = 0; r < rows; r++) if (padded(r)) ids[r] = -1;
     return { t: ids };
   }
@@ -566,6 +577,11 @@ export class Sequential {
     if (!this.compiled) throw new Error(`${op}: call compile({ loss }) first`);
     const bs = checkBatchSize(op, options.batchSize ?? 256);
     this.checkDataset(op, x, y, options.lengths);
+    return this.evaluateChecked(op, x, y, options.lengths, bs);
+  }
+
+  /** `evaluate` on data already checked (fit's validation data, every epoch). */
+  private evaluateChecked(op: string, x: ModelInput, y: TargetLike, lengths: Int32Array | undefined, bs: number): Logs {
     const shape = x.shape;
     const { b, hasTime } = this.batchDims(shape);
     let lossSum = 0, correct = 0, counted = 0;
@@ -576,7 +592,7 @@ export class Sequential {
       const whole = idx.length === b;
       const xb = whole ? x : takeAlong(x as AnyTensor, axisX, idx);
       const yb = whole ? y : takeAlong(y as AnyTensor, axisY, idx);
-      const lb = options.lengths ? options.lengths.subarray(s, s + idx.length) : undefined;
+      const lb = lengths ? lengths.subarray(s, s + idx.length) : undefined;
       const r = this.runBatch(op, xb, yb, lb, false);
       lossSum += r.loss * r.counted;
       correct += r.correct;
@@ -635,16 +651,19 @@ export class Sequential {
       this.checkDataset(op, val.x, val.y, val.lengths, 'validationData.');
     }
     const given = options.callbacks === undefined ? [] : Array.isArray(options.callbacks) ? options.callbacks : [options.callbacks];
-    // Checkpoints run last, so that they save what the other callbacks decided at that step.
-    const callbacks = [...given.filter((cb) => !cb.runsLast), ...given.filter((cb) => cb.runsLast)];
+    const callbacks = checkpointOrder(given);
     const seed = options.resume?.seed ?? options.seed ?? 0;
     const baseLr = optimizer.lr;
     const r = options.resume;
     const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
     history.stopped = false;
     history.aborted = false;
-    if ((r?.scheduleState || r?.scheduleType) && !c.lrSchedule) {
-      throw new Error(`${op}: the checkpoint was trained with a schedule of your own (not stored in files): compile the loaded model again with it`);
+    const was = r?.scheduleType ?? (r?.scheduleState ? 'ReduceLROnPlateau' : undefined);
+    if (was !== undefined && c.lrSchedule?.type !== was) {
+      throw new Error(
+        c.lrSchedule ? `${op}: the checkpoint was trained with a ${was} schedule, the model is compiled with ${c.lrSchedule.type}; resume with the same schedule`
+        : `${op}: the checkpoint was trained with a ${was} schedule; compile the model with it before resuming (${isBuiltInSchedule(was) ? 'a loaded checkpoint comes compiled with it: keep it with compile({ ...model.compileOptions, ... })' : 'files store only the built-in schedules'})`,
+      );
     }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
     this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleType: c.lrSchedule?.type, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
@@ -706,7 +725,7 @@ export class Sequential {
         const logs: Logs = { loss: counted ? lossSum / counted : 0, lr: optimizer.lr };
         if (c.metrics?.includes('accuracy')) logs.accuracy = counted ? correct / counted : 0;
         if (val) {
-          const v = this.evaluate(val.x, val.y, { lengths: val.lengths, batchSize: 256 });
+          const v = this.evaluateChecked('Sequential.evaluate', val.x, val.y, val.lengths, 256);
           logs.valLoss = v.loss;
           if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
         }
@@ -748,18 +767,23 @@ export class Sequential {
   private restoreCallbackStates(callbacks: Callback[], stored: CallbackState[]): void {
     const taken = new Map<string, number>();
     for (const cb of callbacks) {
-      if (!cb.state || !cb.setState) continue;
-      const type = cb.state().type;
+      if (!hasState(cb) || typeof cb.restoreCheckpointState !== 'function') continue;
+      const type = cb.checkpointState().type;
       const k = taken.get(type) ?? 0;
       taken.set(type, k + 1);
       const s = stored.filter((x) => x.type === type)[k];
-      if (s) cb.setState(s, this);
+      if (s) cb.restoreCheckpointState(s, this);
     }
   }
 
   /** The states of the running (or last) `fit`'s callbacks that have one, for a checkpoint. @internal */
   callbackStates(): CallbackState[] {
-    return this.fitCallbacks.flatMap((cb) => (cb.state ? [cb.state()] : []));
+    return this.fitCallbacks.filter(hasState).map((cb, i) => {
+      const s = cb.checkpointState();
+      const ok = s && typeof s.type === 'string' && s.values && typeof s.values === 'object' && Object.values(s.values).every((v) => typeof v === 'number') && (s.weights === undefined || s.weights instanceof Float32Array);
+      if (!ok) throw new TypeError(`checkpoint: callback ${i} with state: checkpointState() must return { type: string, values: { [name]: number }, weights?: Float32Array }`);
+      return s;
+    });
   }
 
   /** The model as a version-1 model file (see io.ts); with `optimizer`/`training`, a checkpoint. */

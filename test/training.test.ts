@@ -746,7 +746,7 @@ describe('bit-identical resume from checkpoints', () => {
     const loaded = deserializeModel(first, { runtime: rt });
     expect(loaded.model.compileOptions!.lrSchedule).toBeUndefined();
     expect(loaded.training!.scheduleType).toBe('Halving');
-    await expect(loaded.model.fit(x, y, { ...opts, resume: loaded.training })).rejects.toThrow(/schedule of your own.*compile the loaded model again/);
+    await expect(loaded.model.fit(x, y, { ...opts, resume: loaded.training })).rejects.toThrow(/trained with a Halving schedule; compile the model with it before resuming \(files store only the built-in schedules\)/);
     loaded.model.compile({ ...loaded.model.compileOptions!, lrSchedule: halving });
     const h2 = await loaded.model.fit(x, y, { ...opts, resume: loaded.training });
     expect(h2.lr).toEqual(h.lr);
@@ -1000,6 +1000,79 @@ describe('fit checks all of its input before the first batch; refused calls chan
     expect(h.loss).toEqual(hA.loss);
     expect(allHash(loaded.model)).toBe(allHash(a));
     for (const m of [a, b, loaded.model]) m.dispose();
+  });
+});
+
+describe('what the stricter checks must still allow (regressions found by review)', () => {
+  test('padded ticks may hold any target (a PAD id, -100); real ticks are checked', async () => {
+    const rt = await build('simd');
+    const { x, y, lengths } = tokenData();
+    const padded = Int32Array.from(y.data);
+    for (let s = 0; s < NS; s++) for (let t = lengths[s]; t < TT; t++) padded[s * TT + t] = -100; // batch-first [NS, TT]
+    const m = tagger(rt);
+    m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }) });
+    const yp = { data: padded, shape: y.shape };
+    const h = await m.fit(x, yp, { epochs: 1, batchSize: 8, lengths });
+    expect(Number.isFinite(h.loss[0])).toBe(true);
+    expect(Number.isFinite(m.evaluate(x, yp, { lengths, batchSize: 16 }).loss)).toBe(true);
+    const real = Int32Array.from(padded);
+    real[0] = -100; // tick 0 is always real
+    await expect(m.fit(x, { data: real, shape: y.shape }, { epochs: 1, lengths })).rejects.toThrow(/y element 0 is -100, expected a class id/);
+    m.dispose();
+  });
+
+  test('callbacks keep their own `state`; checkpoint callbacks move only past callbacks with checkpoint state', async () => {
+    const rt = await build('simd');
+    const { x, y } = tokenData();
+    const m = tagger(rt);
+    m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }) });
+    const order: string[] = [];
+    let saved = 0;
+    const user = { state: { best: 1 }, onEpochEnd: () => void order.push(`user sees ${saved} checkpoints`) };
+    const withMethod = { state: () => 'mine', onEpochEnd: () => void order.push('method') };
+    const ck = new ModelCheckpoint({ save: () => void (saved++, order.push('checkpoint')) });
+    await m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [ck, user as never, withMethod as never] });
+    expect(order).toEqual(['checkpoint', 'user sees 1 checkpoints', 'method']); // the given order
+    expect(() => m.toBytes({ training: true })).not.toThrow();
+    // With an EarlyStopping after it, the checkpoint runs right after the EarlyStopping.
+    order.length = 0;
+    const es = new EarlyStopping({ monitor: 'loss', patience: 5 });
+    const esSpy = Object.assign(es, { onEpochEnd: ((f) => (e: number, l: Logs, mm: Sequential) => (order.push('es'), f.call(es, e, l, mm)))(es.onEpochEnd) });
+    await m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [ck, user as never, esSpy, withMethod as never] });
+    expect(order).toEqual(['user sees 1 checkpoints', 'es', 'checkpoint', 'method']);
+    // A checkpointState() that is not { type, values } is refused when the checkpoint is written.
+    const bad = { checkpointState: () => ({ type: 'Mine', values: { when: 'now' } }), restoreCheckpointState: () => {} };
+    await expect(m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [bad as never, new ModelCheckpoint({ save: () => {} })] })).rejects.toThrow(/checkpointState\(\) must return \{ type: string, values: \{ \[name\]: number \}/);
+    m.dispose();
+  });
+
+  test('resume with another schedule, without the stored one, or with a subclass of a built-in one is refused by name', async () => {
+    const rt = await build('simd');
+    const { x, y } = tokenData();
+    const opts = { epochs: 2, batchSize: 25, seed: 1 };
+    const checkpointOf = async (lrSchedule: LRSchedule) => {
+      const m = tagger(rt, 0);
+      m.compile({ loss: 'crossEntropy', optimizer: new Adam({ lr: 0.02 }), lrSchedule });
+      let first: Uint8Array = new Uint8Array(0);
+      await m.fit(x, y, { ...opts, callbacks: new ModelCheckpoint({ save: (b, info) => void (info.epoch === 1 && (first = b)) }) });
+      m.dispose();
+      return deserializeModel(first, { runtime: rt });
+    };
+    const a = await checkpointOf(new StepLR({ stepSize: 1, gamma: 0.5 }));
+    a.model.compile({ ...a.model.compileOptions!, lrSchedule: new ExponentialLR({ gamma: 0.5 }) });
+    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule, the model is compiled with ExponentialLR; resume with the same schedule/);
+    a.model.compile({ loss: 'crossEntropy', optimizer: a.model.compileOptions!.optimizer, clipGradNorm: 1 });
+    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule; compile the model with it before resuming \(a loaded checkpoint comes compiled with it/);
+    a.model.dispose();
+    class Warm extends CosineLR {
+      override lrAt(base: number): number {
+        return base / 4;
+      }
+    }
+    const b = await checkpointOf(new Warm({ totalSteps: 10 }));
+    expect(b.model.compileOptions!.lrSchedule).toBeUndefined(); // a subclass is not stored as its base class
+    await expect(b.model.fit(x, y, { ...opts, resume: b.training })).rejects.toThrow(/trained with a CosineLR schedule; compile the model with it/);
+    b.model.dispose();
   });
 });
 
