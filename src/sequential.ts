@@ -662,7 +662,7 @@ export class Sequential {
     if (was !== undefined && c.lrSchedule?.type !== was) {
       throw new Error(
         c.lrSchedule ? `${op}: the checkpoint was trained with a ${was} schedule, the model is compiled with ${c.lrSchedule.type}; resume with the same schedule`
-        : `${op}: the checkpoint was trained with a ${was} schedule; compile the model with it before resuming (${isBuiltInSchedule(was) ? 'a loaded checkpoint comes compiled with it: keep it with compile({ ...model.compileOptions, ... })' : 'files store only the built-in schedules'})`,
+        : `${op}: the checkpoint was trained with a ${was} schedule; compile the model with it before resuming (${isBuiltInSchedule(was) ? 'files store the built-in ones: compile({ ...model.compileOptions, ... }) keeps a loaded one' : 'files store only the built-in schedules'})`,
       );
     }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
