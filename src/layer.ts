@@ -7,6 +7,16 @@ import { DisposedError, ShapeError, formatShape } from './errors.js';
 import { Runtime } from './runtime.js';
 import { Tensor, TensorLike } from './tensor.js';
 
+declare global {
+  interface SymbolConstructor {
+    /**
+     * The disposal symbol of `using` declarations. Declared here too, so that the layers' types
+     * compile with TypeScript libs older than `esnext.disposable` (identical to its declaration).
+     */
+    readonly dispose: unique symbol;
+  }
+}
+
 /** One named parameter inside a layer's parameter block. */
 export interface ParamSpec {
   /** PyTorch's name, e.g. `weight_ih_l0`. */

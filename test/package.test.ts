@@ -204,6 +204,13 @@ describe('the built package, imported by name from a consumer project', () => {
     const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+    // Our own declarations also check on their own: no skipLibCheck, an ES2022 lib without
+    // esnext.disposable, and no @types at all (a browser project).
+    writeFileSync(join(dir, 'tsconfig.strictlib.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], types: [], strict: true, noEmit: true, skipLibCheck: false }, files: ['browser.ts'] }));
+    writeFileSync(join(dir, 'browser.ts'), "import { ready, LSTM, Sequential, Dense } from 'lstm-wasm/inline';\nawait ready();\nexport const m = new Sequential([new LSTM({ inputSize: 2, hiddenSize: 3, returnSequences: false }), new Dense({ inputSize: 3, units: 1 })]);\n");
+    const r2 = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.strictlib.json')], { encoding: 'utf8' });
+    expect(r2.stdout + r2.stderr).toBe('');
+    expect(r2.status).toBe(0);
   });
 
   test('every entry follows the same ready() rules; the Node entry reads paths and file: URLs from disk', () => {
