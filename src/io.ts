@@ -195,6 +195,7 @@ function checkTraining(t: unknown, dataFloats: number): (CallbackState & { range
     return v as Record<string, number | null>;
   };
   if (t.scheduleType !== undefined && typeof t.scheduleType !== 'string') bad('training.scheduleType must be a string');
+  if (t.scheduleBuiltIn !== undefined && typeof t.scheduleBuiltIn !== 'boolean') bad('training.scheduleBuiltIn must be a boolean');
   if (t.scheduleState !== undefined) numbers(t.scheduleState, 'training.scheduleState');
   if (t.partial !== undefined) numbers(t.partial, 'training.partial', ['lossSum', 'correct', 'counted']);
   const h = t.history;

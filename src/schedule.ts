@@ -159,10 +159,6 @@ export function scheduleConfig(s: LRSchedule): { type: string; options: unknown 
   return builtIn ? { type: s.type, options: (s as unknown as { options: unknown }).options } : undefined;
 }
 
-/** Whether `type` names a built-in schedule. */
-export function isBuiltInSchedule(type: string | undefined): boolean {
-  return type !== undefined && Object.prototype.hasOwnProperty.call(SCHEDULES, type);
-}
 
 /** A built-in schedule from its `type` and options (as `makeOptimizer`); RangeError when either is invalid. */
 export function makeSchedule(type: string, options: unknown): LRSchedule {

@@ -8,7 +8,7 @@ import { LSTMState } from './state.js';
 import { F32Slab } from './slab.js';
 import { Optimizer } from './optim.js';
 import { Runtime, Scratch, runtime } from './runtime.js';
-import { LRSchedule, isBuiltInSchedule } from './schedule.js';
+import { LRSchedule, scheduleConfig } from './schedule.js';
 import { Tensor, TensorLike, checkTensor } from './tensor.js';
 
 /** Loss names: `crossEntropy` takes integer class targets (softmax fused in), `mse` float targets. */
@@ -157,11 +157,14 @@ function hasState(cb: Callback): cb is Callback & { checkpointState(): CallbackS
  */
 function checkpointOrder(given: Callback[]): Callback[] {
   const last = given.reduce((at, cb, i) => (hasState(cb) ? i : at), -1);
-  const early = given.filter((cb, i) => cb.savesCheckpoints && i < last);
-  if (!early.length) return given;
-  const rest = given.filter((cb) => !early.includes(cb));
-  const at = rest.indexOf(given[last]) + 1;
-  return [...rest.slice(0, at), ...early, ...rest.slice(at)];
+  const moved = given.map((cb, i) => cb.savesCheckpoints === true && i < last);
+  if (!moved.includes(true)) return given;
+  const out: Callback[] = [];
+  given.forEach((cb, i) => {
+    if (!moved[i]) out.push(cb);
+    if (i === last) out.push(...given.filter((_, j) => moved[j]));
+  });
+  return out;
 }
 
 /** `v` if it is a positive integer, else a RangeError naming `batchSize`. */
@@ -180,8 +183,10 @@ export interface TrainingState {
   step: number;
   /** Seed of the data order. */
   seed: number;
-  /** The learning-rate schedule's `type`, when the run has one. */
+  /** The learning-rate schedule's `type` ('' for none; absent in files of older versions). */
   scheduleType?: string;
+  /** Whether that schedule is one of the built-in classes (stored in files), not your own or a subclass. */
+  scheduleBuiltIn?: boolean;
   /** The learning-rate schedule's state (ReduceLROnPlateau). */
   scheduleState?: Record<string, number>;
   /** The states of the callbacks that have one (`EarlyStopping`), as of the checkpoint. */
@@ -658,15 +663,21 @@ export class Sequential {
     const history: History = r ? structuredClone(r.history) : { epochs: [], loss: [], accuracy: [], valLoss: [], valAccuracy: [], lr: [], stopped: false, aborted: false };
     history.stopped = false;
     history.aborted = false;
-    const was = r?.scheduleType ?? (r?.scheduleState ? 'ReduceLROnPlateau' : undefined);
-    if (was !== undefined && c.lrSchedule?.type !== was) {
-      throw new Error(
-        c.lrSchedule ? `${op}: the checkpoint was trained with a ${was} schedule, the model is compiled with ${c.lrSchedule.type}; resume with the same schedule`
-        : `${op}: the checkpoint was trained with a ${was} schedule; compile the model with it before resuming (${isBuiltInSchedule(was) ? 'files store the built-in ones: compile({ ...model.compileOptions, ... }) keeps a loaded one' : 'files store only the built-in schedules'})`,
-      );
+    // Resuming continues the same run: the same schedule (class included), or none.
+    const now = c.lrSchedule;
+    const nowBuiltIn = now !== undefined && scheduleConfig(now) !== undefined;
+    const was = r?.scheduleType ?? (r?.scheduleState ? 'a stateful' : undefined); // older files: no type
+    if (r && was !== undefined) {
+      const wasName = was === '' ? 'no' : `a ${was}${r.scheduleBuiltIn === false ? ' (your own)' : ''}`;
+      const nowName = now ? `${now.type}${nowBuiltIn ? '' : ' (your own)'}` : 'none';
+      const same = was === '' ? !now : was === 'a stateful' ? now !== undefined : now?.type === was && (r.scheduleBuiltIn === undefined || r.scheduleBuiltIn === nowBuiltIn);
+      if (!same) {
+        const hint = was === '' || now ? 'resume with the same schedule' : r.scheduleBuiltIn ? 'a loaded checkpoint comes compiled with it: compile({ ...model.compileOptions, ... }) keeps it' : 'files store only the built-in schedules: compile the loaded model with yours';
+        throw new Error(`${op}: the checkpoint was trained with ${wasName} schedule, the model has ${nowName}; ${hint}`);
+      }
     }
     if (r?.scheduleState && c.lrSchedule?.setState) c.lrSchedule.setState(r.scheduleState);
-    this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleType: c.lrSchedule?.type, scheduleState: c.lrSchedule?.state?.(), partial: r?.partial };
+    this.training = { epoch: r?.epoch ?? 0, batch: r?.batch ?? 0, step: r?.step ?? 0, seed, history, scheduleType: now?.type ?? '', scheduleBuiltIn: now ? nowBuiltIn : undefined, scheduleState: now?.state?.(), partial: r?.partial };
     this.stopTraining = false;
     this.fitCallbacks = callbacks;
     for (const cb of callbacks) await cb.onTrainBegin?.(this);

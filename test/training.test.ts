@@ -746,7 +746,7 @@ describe('bit-identical resume from checkpoints', () => {
     const loaded = deserializeModel(first, { runtime: rt });
     expect(loaded.model.compileOptions!.lrSchedule).toBeUndefined();
     expect(loaded.training!.scheduleType).toBe('Halving');
-    await expect(loaded.model.fit(x, y, { ...opts, resume: loaded.training })).rejects.toThrow(/trained with a Halving schedule; compile the model with it before resuming \(files store only the built-in schedules\)/);
+    await expect(loaded.model.fit(x, y, { ...opts, resume: loaded.training })).rejects.toThrow(/trained with a Halving \(your own\) schedule, the model has none; files store only the built-in schedules: compile the loaded model with yours/);
     loaded.model.compile({ ...loaded.model.compileOptions!, lrSchedule: halving });
     const h2 = await loaded.model.fit(x, y, { ...opts, resume: loaded.training });
     expect(h2.lr).toEqual(h.lr);
@@ -1040,6 +1040,10 @@ describe('what the stricter checks must still allow (regressions found by review
     const esSpy = Object.assign(es, { onEpochEnd: ((f) => (e: number, l: Logs, mm: Sequential) => (order.push('es'), f.call(es, e, l, mm)))(es.onEpochEnd) });
     await m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [ck, user as never, esSpy, withMethod as never] });
     expect(order).toEqual(['user sees 1 checkpoints', 'es', 'checkpoint', 'method']);
+    // The same callback twice keeps both places (moved ones land after the last EarlyStopping).
+    order.length = 0;
+    await m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [ck, esSpy, ck, esSpy] });
+    expect(order).toEqual(['es', 'es', 'checkpoint', 'checkpoint']);
     // A checkpointState() that is not { type, values } is refused when the checkpoint is written.
     const bad = { checkpointState: () => ({ type: 'Mine', values: { when: 'now' } }), restoreCheckpointState: () => {} };
     await expect(m.fit(x, y, { epochs: 1, batchSize: 25, callbacks: [bad as never, new ModelCheckpoint({ save: () => {} })] })).rejects.toThrow(/checkpointState\(\) must return \{ type: string, values: \{ \[name\]: number \}/);
@@ -1060,9 +1064,9 @@ describe('what the stricter checks must still allow (regressions found by review
     };
     const a = await checkpointOf(new StepLR({ stepSize: 1, gamma: 0.5 }));
     a.model.compile({ ...a.model.compileOptions!, lrSchedule: new ExponentialLR({ gamma: 0.5 }) });
-    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule, the model is compiled with ExponentialLR; resume with the same schedule/);
+    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule, the model has ExponentialLR; resume with the same schedule/);
     a.model.compile({ loss: 'crossEntropy', optimizer: a.model.compileOptions!.optimizer, clipGradNorm: 1 });
-    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule; compile the model with it before resuming \(files store the built-in ones: compile\(\{ \.\.\.model\.compileOptions, \.\.\. \}\) keeps a loaded one\)/);
+    await expect(a.model.fit(x, y, { ...opts, resume: a.training })).rejects.toThrow(/trained with a StepLR schedule, the model has none; a loaded checkpoint comes compiled with it: compile\(\{ \.\.\.model\.compileOptions, \.\.\. \}\) keeps it/);
     a.model.dispose();
     class Warm extends CosineLR {
       override lrAt(base: number): number {
@@ -1071,8 +1075,22 @@ describe('what the stricter checks must still allow (regressions found by review
     }
     const b = await checkpointOf(new Warm({ totalSteps: 10 }));
     expect(b.model.compileOptions!.lrSchedule).toBeUndefined(); // a subclass is not stored as its base class
-    await expect(b.model.fit(x, y, { ...opts, resume: b.training })).rejects.toThrow(/trained with a CosineLR schedule; compile the model with it/);
+    await expect(b.model.fit(x, y, { ...opts, resume: b.training })).rejects.toThrow(/trained with a CosineLR \(your own\) schedule, the model has none; files store only the built-in schedules/);
+    // The base class is not the same schedule.
+    b.model.compile({ ...b.model.compileOptions!, lrSchedule: new CosineLR({ totalSteps: 10 }) });
+    await expect(b.model.fit(x, y, { ...opts, resume: b.training })).rejects.toThrow(/trained with a CosineLR \(your own\) schedule, the model has CosineLR; resume with the same schedule/);
     b.model.dispose();
+    // A run without a schedule resumes without one.
+    const c = await checkpointOf(undefined as never);
+    c.model.compile({ ...c.model.compileOptions!, lrSchedule: new StepLR({ stepSize: 1 }) });
+    await expect(c.model.fit(x, y, { ...opts, resume: c.training })).rejects.toThrow(/trained with no schedule, the model has StepLR; resume with the same schedule/);
+    c.model.dispose();
+    // Files of the previous version name no schedule: any schedule resumes a stateful one.
+    const d = await checkpointOf(new ReduceLROnPlateau({ patience: 0 }));
+    delete (d.training as { scheduleType?: string }).scheduleType;
+    delete (d.training as { scheduleBuiltIn?: boolean }).scheduleBuiltIn;
+    await d.model.fit(x, y, { ...opts, resume: d.training });
+    d.model.dispose();
   });
 });
 
