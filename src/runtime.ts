@@ -1,3 +1,6 @@
+/// <reference lib="dom" preserve="true" />
+// (The public types name WebAssembly, BufferSource and Response, which TypeScript declares only in
+// its DOM lib: this keeps them resolvable in Node projects whose `lib` has no "dom".)
 /**
  * Loading the wasm core once, and the few primitives every layer uses to talk to it: fresh views on
  * linear memory, status checks that turn into errors, and a reusable staging area for inputs.
