@@ -695,3 +695,42 @@ describe('states, runtimes and options are checked, naming what is wrong', () =>
     expect(() => new ModelCheckpoint({ save: () => {}, everyBatches: 2.5 })).toThrow(/ModelCheckpoint: everyBatches must be a non-negative integer, got 2\.5/);
   });
 });
+
+describe('the raw ABI: hostile sizes and handles return a status and a message, never a trap', () => {
+  test('wrapping or oversized products, a bad steps value and freeing a dead handle', async () => {
+    const rt = await createRuntime(await wasmBytes('simd')); // a runtime of its own: a trap would poison it
+    const c = rt.core;
+    const buf = c.lstmw_alloc(4096);
+    const h = c.lstmw_lstm_new(4, 4, 1, 0, 1, 0);
+    expect(h).toBeGreaterThan(0);
+    const status = (s: number, re: RegExp) => {
+      expect(s).toBe(2);
+      expect(rt.lastError()).toMatch(re);
+    };
+    status(c.lstmw_lstm_step(h, buf, 2 ** 30 + 1, buf + 256, buf + 512), /LSTM\.step: state: 1073741825×4 values is more than one buffer may hold/);
+    status(c.lstmw_softmax_cross_entropy(buf, 65536, 65536, buf + 1024, buf + 2048, buf + 3072), /crossEntropy: logits: 65536×65536 values/);
+    status(c.lstmw_gemm(2, 1, 2 ** 30, buf, 0, 0, buf, 0, 0, buf + 2048, 1, 0), /gemm: m×k: 2×1073741824 values/);
+    new Float64Array(c.memory.buffer, buf + 3584, 4).fill(0); // SGD: momentum, dampening, nesterov, weight decay
+    const o = c.lstmw_optim_new(0, buf + 3584, 4);
+    expect(o).toBeGreaterThan(0);
+    expect(c.lstmw_optim_steps(o, 1, 2.7)).toBe(-1);
+    expect(rt.lastError()).toMatch(/optimizer: steps must be a non-negative integer, got 2\.7/);
+    expect(c.lstmw_optim_free(o)).toBe(0);
+    expect(c.lstmw_optim_free(o)).toBe(4);
+    expect(rt.lastError()).toMatch(/free: handle \d+ is not live \(freed already\?\)/);
+    // Outputs that overlap inputs, and optimizer blocks that overlap each other, are refused.
+    expect(c.lstmw_softmax_cross_entropy(buf, 2, 2, buf + 1024, buf, buf + 3072)).toBe(5);
+    expect(rt.lastError()).toMatch(/crossEntropy: an output buffer overlaps an input or another output/);
+    expect(c.lstmw_mse(buf, buf + 64, 4, 2, 0, buf + 128, buf + 132)).toBe(5);
+    const o2 = c.lstmw_optim_new(0, buf + 3584, 4);
+    expect(c.lstmw_optim_add_block(o2, buf, buf + 512, 8)).toBe(0);
+    expect(c.lstmw_optim_add_block(o2, buf + 4, buf + 1024, 4)).toBe(5);
+    expect(c.lstmw_optim_add_block(o2, buf + 512, buf + 1536, 4)).toBe(5);
+    expect(c.lstmw_optim_step(o2, 0.1, 0, 0, buf + 8)).toBe(5);
+    expect(c.lstmw_optim_free(o2)).toBe(0);
+    // Still alive: a small product works and the LSTM is still there.
+    expect(c.lstmw_gemm(1, 1, 1, buf, 1, 1, buf, 1, 1, buf + 2048, 1, 0)).toBe(0);
+    expect(c.lstmw_lstm_free(h)).toBe(0);
+    c.lstmw_free(buf, 4096);
+  });
+});

@@ -73,19 +73,20 @@ impl Embedding {
                 i, val, v
             )))
         };
-        self.have_forward = false;
-        self.ids.clear();
+        // Checked before anything changes: a refused forward keeps the previous one for backward.
         match ids {
             Ids::I32(s) => {
                 if let Some(i) = s.iter().position(|&x| x < 0 || x as usize >= v) {
                     return bad(i, s[i].to_string());
                 }
+                self.ids.clear();
                 self.ids.extend(s.iter().map(|&x| x as u32));
             }
             Ids::F32(s) => {
                 if let Some(i) = s.iter().position(|&x| !(x >= 0.0 && (x as usize) < v && x.fract() == 0.0)) {
                     return bad(i, crate::error::fmt_float(s[i] as f64));
                 }
+                self.ids.clear();
                 self.ids.extend(s.iter().map(|&x| x as u32));
             }
         }

@@ -131,17 +131,23 @@ impl Optimizer {
     /// The state of every block registered so far. Allocated at first use, once and to the exact
     /// size: growing it block by block would leave wasm memory behind (the blocks it moved out of,
     /// and a doubled capacity), which wasm never gives back.
-    pub fn state(&mut self) -> &mut [f32] {
-        let want = self.lens.iter().sum::<usize>() * self.rule.slots();
+    pub fn state(&mut self) -> crate::Result<&mut [f32]> {
+        let want = self.lens.iter().try_fold(0u64, |a, &n| a.checked_add(n as u64)).and_then(|n| n.checked_mul(self.rule.slots() as u64));
+        let want = match want {
+            Some(n) if n <= crate::error::MAX_FLOATS => n as usize,
+            _ => return Err(crate::Error::Value("optimizer: the blocks' state is more than one buffer may hold".into())),
+        };
         if self.state.len() < want {
             let init = match self.rule {
                 Rule::Adagrad { initial_accumulator_value, .. } => initial_accumulator_value as f32,
                 _ => 0.0,
             };
-            self.state.reserve_exact(want - self.state.len());
+            self.state
+                .try_reserve_exact(want - self.state.len())
+                .map_err(|_| crate::Error::Value(format!("optimizer: out of memory for {} floats of state", want)))?;
             self.state.resize(want, init);
         }
-        &mut self.state
+        Ok(&mut self.state)
     }
 
     pub fn block_lens(&self) -> &[usize] {
@@ -162,6 +168,8 @@ impl Optimizer {
         if !lr.is_finite() || lr < 0.0 {
             return Err(Error::Value(format!("optimizer.step: lr must be a finite number >= 0, got {}", crate::error::fmt_float(lr))));
         }
+        // The state exists (or the step is refused) before anything changes.
+        self.state()?;
         let mut sq = 0.0f64;
         for (_, g) in blocks.iter() {
             for v in g.iter() {
@@ -203,7 +211,7 @@ impl Optimizer {
         self.steps += 1;
         let t = self.steps;
         let (rule, slots) = (self.rule, self.rule.slots());
-        let state = self.state();
+        let state = self.state()?;
         let mut off = 0;
         for (p, g) in blocks.iter_mut() {
             let n = p.len();

@@ -145,7 +145,38 @@ fn slab_free<T>(slab: &mut [Option<Box<T>>], h: u32) -> i32 {
             *slot = None;
             OK
         }
-        _ => BAD_HANDLE,
+        _ => dead_handle(h),
+    }
+}
+
+/// The status and message for freeing a handle that is not live (one copy for every kind).
+#[inline(never)]
+fn dead_handle(h: u32) -> i32 {
+    fail(BAD_HANDLE, format!("free: handle {} is not live (freed already?)", h))
+}
+
+/// Whether byte ranges [p, p + plen) and [q, q + qlen) share a byte.
+fn ranges_overlap(p: usize, plen: usize, q: usize, qlen: usize) -> bool {
+    plen > 0 && qlen > 0 && p < q + qlen && q < p + plen
+}
+
+/// A status when an output range (bytes) overlaps any of the input ranges.
+fn check_outputs(what: &str, outputs: &[(usize, usize)], inputs: &[(usize, usize)]) -> Result<(), i32> {
+    for (i, &(o, olen)) in outputs.iter().enumerate() {
+        let clash = inputs.iter().chain(&outputs[..i]).any(|&(p, plen)| ranges_overlap(o, olen, p, plen));
+        if clash {
+            return Err(fail(BAD_POINTER, format!("{}: an output buffer overlaps an input or another output", what)));
+        }
+    }
+    Ok(())
+}
+
+/// `a·b` as a length in floats, or a status: the product must not wrap (wasm32's usize is 32
+/// bits) nor exceed what one buffer may hold.
+fn count(what: &str, a: usize, b: usize) -> Result<usize, i32> {
+    match a.checked_mul(b) {
+        Some(n) if (n as u64) <= lstm_core::error::MAX_FLOATS => Ok(n),
+        _ => Err(fail(2, format!("{}: {}×{} values is more than one buffer may hold", what, a, b))),
     }
 }
 
@@ -329,13 +360,14 @@ pub extern "C" fn lstmw_lstm_step(h: u32, x_ptr: usize, b: u32, h_ptr: usize, c_
     let epoch = with_state(|s| s.param_epoch);
     with_lstm(h, |l| {
         let b = b as usize;
-        let n = l.cfg.num_layers * b * l.cfg.hidden_size;
-        let x: &[f32] = try_status!(slice_at("LSTM.step: x", x_ptr, b * l.cfg.input_size, false)).unwrap();
+        let n = try_status!(count("LSTM.step: state", b, l.cfg.num_layers * l.cfg.hidden_size));
+        let xn = try_status!(count("LSTM.step: x", b, l.cfg.input_size));
+        let x: &[f32] = try_status!(slice_at("LSTM.step: x", x_ptr, xn, false)).unwrap();
         let hs: &mut [f32] = try_status!(slice_mut_at("LSTM.step: state h", h_ptr, n));
         let cs: &mut [f32] = try_status!(slice_mut_at("LSTM.step: state c", c_ptr, n));
         let (xa, ha, ca) = (x_ptr, h_ptr, c_ptr);
         let overlap = |p: usize, len: usize, q: usize, qlen: usize| p < q + qlen && q < p + len;
-        if [(xa, b * l.cfg.input_size), (ha, n), (ca, n)].iter().any(|&(p, len)| l.owns(p, len * 4)) || overlap(ha, n * 4, ca, n * 4) {
+        if [(xa, xn), (ha, n), (ca, n)].iter().any(|&(p, len)| l.owns(p, len * 4)) || overlap(ha, n * 4, ca, n * 4) {
             return fail(BAD_POINTER, "LSTM.step: x, h and c must be distinct buffers outside the layer".into());
         }
         report(l.step(x, b, hs, cs, epoch))
@@ -454,9 +486,11 @@ pub extern "C" fn lstmw_dense_buffer(h: u32, which: u32) -> usize {
 #[no_mangle]
 pub extern "C" fn lstmw_softmax_cross_entropy(logits: usize, n: u32, c: u32, targets: usize, dlogits: usize, loss_out: usize) -> i32 {
     let (n, c) = (n as usize, c as usize);
-    let z: &[f32] = try_status!(slice_at("crossEntropy: logits", logits, n * c, false)).unwrap();
+    let nc = try_status!(count("crossEntropy: logits", n, c));
+    try_status!(check_outputs("crossEntropy", &[(dlogits, nc * 4), (loss_out, 12)], &[(logits, nc * 4), (targets, n * 4)]));
+    let z: &[f32] = try_status!(slice_at("crossEntropy: logits", logits, nc, false)).unwrap();
     let t: &[i32] = try_status!(slice_at("crossEntropy: targets", targets, n, false)).unwrap();
-    let d: &mut [f32] = try_status!(slice_mut_at("crossEntropy: dlogits", dlogits, n * c));
+    let d: &mut [f32] = try_status!(slice_mut_at("crossEntropy: dlogits", dlogits, nc));
     let out: &mut [f32] = try_status!(slice_mut_at("crossEntropy: loss", loss_out, 3));
     match softmax_cross_entropy_stats(z, n, c, t, d) {
         Ok(v) => {
@@ -472,6 +506,8 @@ pub extern "C" fn lstmw_softmax_cross_entropy(logits: usize, n: u32, c: u32, tar
 #[no_mangle]
 pub extern "C" fn lstmw_mse(pred: usize, target: usize, n: u32, width: u32, row_mask: usize, dpred: usize, loss_out: usize) -> i32 {
     let (n, width) = (n as usize, width as usize);
+    let rows = if width == 0 { 0 } else { n / width };
+    try_status!(check_outputs("mse", &[(dpred, n * 4), (loss_out, 4)], &[(pred, n * 4), (target, n * 4), (row_mask, rows * 4)]));
     let p: &[f32] = try_status!(slice_at("mse: prediction", pred, n, false)).unwrap();
     let t: &[f32] = try_status!(slice_at("mse: target", target, n, false)).unwrap();
     let mask = try_status!(slice_at::<i32>("mse: row mask", row_mask, if width == 0 { 0 } else { n / width }, true));
@@ -680,9 +716,12 @@ pub extern "C" fn lstmw_optim_add_block(h: u32, params_ptr: usize, grads_ptr: us
         let n = n as usize;
         try_status!(slice_at::<f32>("optimizer: params", params_ptr, n, false));
         try_status!(slice_at::<f32>("optimizer: grads", grads_ptr, n, false));
-        let overlap = params_ptr < grads_ptr + n * 4 && grads_ptr < params_ptr + n * 4;
-        if overlap || o.blocks.iter().any(|&(p, _)| p == params_ptr) {
-            return fail(BAD_POINTER, "optimizer: a parameter block overlaps its gradients or is registered twice".into());
+        let (pb, gb) = ((params_ptr, n * 4), (grads_ptr, n * 4));
+        // Every parameter and gradient range of every block must be disjoint from every other.
+        let mut ranges: Vec<(usize, usize)> = o.blocks.iter().zip(o.opt.block_lens()).flat_map(|(&(p, g), &m)| [(p, m * 4), (g, m * 4)]).collect();
+        ranges.push(gb);
+        if ranges.iter().any(|&(q, qlen)| ranges_overlap(pb.0, pb.1, q, qlen)) || ranges[..ranges.len() - 1].iter().any(|&(q, qlen)| ranges_overlap(gb.0, gb.1, q, qlen)) {
+            return fail(BAD_POINTER, "optimizer: a parameter block overlaps its gradients or another block".into());
         }
         o.opt.add_block(n);
         o.blocks.push((params_ptr, grads_ptr));
@@ -703,8 +742,10 @@ pub extern "C" fn lstmw_optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: 
 
 fn optim_step(h: u32, lr: f64, clip_norm: f64, clip_value: f64, norm_out: usize) -> i32 {
     with_optim(h, |o| {
-        let out: &mut [f64] = try_status!(slice_mut_at("optimizer: norm", norm_out, 1));
         let lens = o.opt.block_lens().to_vec();
+        let ranges: Vec<(usize, usize)> = o.blocks.iter().zip(&lens).flat_map(|(&(p, g), &m)| [(p, m * 4), (g, m * 4)]).collect();
+        try_status!(check_outputs("optimizer.step: norm", &[(norm_out, 8)], &ranges));
+        let out: &mut [f64] = try_status!(slice_mut_at("optimizer: norm", norm_out, 1));
         let mut blocks: Vec<(&mut [f32], &mut [f32])> = Vec::with_capacity(lens.len());
         for (&(p, g), &n) in o.blocks.iter().zip(&lens) {
             blocks.push((try_status!(slice_mut_at("optimizer: params", p, n)), try_status!(slice_mut_at("optimizer: grads", g, n))));
@@ -730,7 +771,10 @@ pub extern "C" fn lstmw_optim_state(h: u32, len_out: usize) -> usize {
     let mut addr = 0;
     let status = with_optim(h, |o| {
         let out: &mut [u32] = try_status!(slice_mut_at("optimizer: state length", len_out, 1));
-        let state = o.opt.state();
+        let state = match o.opt.state() {
+            Ok(s) => s,
+            Err(e) => return fail(e.status(), e.message().to_string()),
+        };
         out[0] = state.len() as u32;
         addr = state.as_ptr() as usize;
         OK
@@ -748,6 +792,10 @@ pub extern "C" fn lstmw_optim_steps(h: u32, set: u32, value: f64) -> f64 {
     let mut steps = -1.0;
     with_optim(h, |o| {
         if set != 0 {
+            if !(value >= 0.0 && value.fract() == 0.0 && value <= 9007199254740992.0) {
+                // fmt_float, not {} on an f64: Rust's float formatting would add about 25 KB to the module.
+                return fail(2, format!("optimizer: steps must be a non-negative integer, got {}", lstm_core::error::fmt_float(value)));
+            }
             o.opt.steps = value as u64;
         }
         steps = o.opt.steps as f64;
@@ -773,6 +821,10 @@ fn gemm_args<'a>(
         (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
     };
     let too_big = |what: &str| fail(BAD_POINTER, format!("gemm: {} spans more than the address space", what));
+    // Zero strides let a small buffer stand for a huge operand; the packed copies would not fit.
+    count("gemm: m×k", m, k)?;
+    count("gemm: k×n", k, n)?;
+    count("gemm: m×n", m, n)?;
     let (sa, sb, sc) = (
         span(m, k, rsa, csa).ok_or_else(|| too_big("a"))?,
         span(k, n, rsb, csb).ok_or_else(|| too_big("b"))?,
