@@ -17,6 +17,8 @@ export interface SuiteResult {
   runtime: string;
   simd: boolean;
   simdSupported: boolean;
+  /** The GEMM micro-kernel the runtime chose for its engine. */
+  gemmKernel: string;
   pass: boolean;
   checks: CheckResult[];
   ms: number;

@@ -406,6 +406,7 @@ export async function runSuite(L, fixtures, options = {}) {
     runtime: runtimeName(),
     simd: rt.simd,
     simdSupported: L.simdSupported(),
+    gemmKernel: rt.gemmKernel,
     pass: checks.every((c) => c.pass),
     checks,
     ms: Math.round(now() - t0),

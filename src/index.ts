@@ -11,7 +11,7 @@
  * @module lstm-wasm
  */
 export { ready, runtime, createRuntime, simdSupported, Runtime } from './runtime.js';
-export type { ReadyOptions, WasmSource, CoreExports } from './runtime.js';
+export type { ReadyOptions, WasmSource, CoreExports, GemmKernel } from './runtime.js';
 export { Tensor, checkTensor } from './tensor.js';
 export type { TensorLike } from './tensor.js';
 export { ShapeError, CoreError, DisposedError } from './errors.js';

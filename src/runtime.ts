@@ -7,7 +7,7 @@
  *
  * This module imports nothing from `node:*`; the Node entry (`node.ts`) supplies the bytes from disk.
  */
-import { CoreError, checkOptions } from './errors.js';
+import { CoreError, checkOptions, describeValue } from './errors.js';
 
 /** The raw exports of the core (see crates/wasm/src/lib.rs for each contract). @internal */
 export interface CoreExports {
@@ -60,6 +60,24 @@ export interface CoreExports {
   lstmw_optim_steps(h: number, set: number, value: number): number;
   lstmw_gemm(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
   lstmw_gemm_ref(m: number, n: number, k: number, a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, acc: number): number;
+  lstmw_gemm_set_kernel(kind: number): number;
+  lstmw_gemm_kernel(): number;
+}
+
+/**
+ * The two forms of the core's 4×8 GEMM micro-kernel. They compute the same bits; they differ in
+ * how they broadcast A's values: `'splat-loads'` loads each one (six loads per step), fastest
+ * where the engine checks memory bounds with guard pages (Node, Chromium, Cloudflare Workers);
+ * `'shuffled-splats'` loads four at once and shuffles (three loads per step), fastest where every
+ * load is bounds-checked by extra instructions (Deno, whose V8 runs without the embedder's trap
+ * handler; Bun's JavaScriptCore).
+ */
+export type GemmKernel = 'splat-loads' | 'shuffled-splats';
+
+/** The micro-kernel for the engine this code runs on (see `GemmKernel`). */
+export function defaultGemmKernel(): GemmKernel {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  return g.Deno !== undefined || g.Bun !== undefined ? 'shuffled-splats' : 'splat-loads';
 }
 
 /** Where the wasm comes from: bytes, a compiled module (required on Cloudflare Workers), a fetch response, or a URL. */
@@ -107,6 +125,21 @@ export class Runtime {
   ) {
     this.simd = core.lstmw_simd() === 1;
     this.staging = new Scratch(this);
+    this.gemmKernel = defaultGemmKernel();
+  }
+  /**
+   * The GEMM micro-kernel in use: chosen for the engine at start (`'shuffled-splats'` on Deno and
+   * Bun, `'splat-loads'` elsewhere). Both give the same bits; only speed differs (measured in
+   * bench/README.md). Setting it switches every later product of this runtime.
+   */
+  get gemmKernel(): GemmKernel {
+    return this.core.lstmw_gemm_kernel() === 1 ? 'shuffled-splats' : 'splat-loads';
+  }
+  set gemmKernel(kernel: GemmKernel) {
+    if (kernel !== 'splat-loads' && kernel !== 'shuffled-splats') {
+      throw new RangeError(`Runtime.gemmKernel: must be 'splat-loads' or 'shuffled-splats', got ${describeValue(kernel)}`);
+    }
+    this.check(this.core.lstmw_gemm_set_kernel(kernel === 'shuffled-splats' ? 1 : 0));
   }
   private heap: Float32Array | undefined;
   /**

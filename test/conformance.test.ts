@@ -95,6 +95,11 @@ test('every check hash is identical across Node, Chromium main, Chromium worker,
   expect(inProcess.checks.filter((c) => c.hash === null).map((c) => c.name)).toEqual(['fixtures:present', 'leaks:live-objects']);
 });
 
+test('the engines ran both forms of the GEMM micro-kernel (shuffled splats on Deno and Bun), so the identical hashes above cover both', () => {
+  const kernels = Object.fromEntries(Object.keys(EXPECTED).map((k) => [k, result(k).gemmKernel]));
+  for (const k of Object.keys(kernels)) expect(kernels[k], k).toBe(k === 'deno' || k === 'bun' ? 'shuffled-splats' : 'splat-loads');
+});
+
 test('runtime specifics: entries resolved by name to the right files; workerd refuses bytes, so the module import is what works', () => {
   for (const k of ['node', 'deno', 'bun']) expect(result(k).entry, k).toMatch(/\/dist\/node\.js$/);
   const w = result('workerd');

@@ -409,3 +409,58 @@ describe.each(['simd', 'scalar'] as const)('GEMM raw exports, %s build: invalid 
     expect(status).not.toBe(0);
   });
 });
+
+describe.each(['simd', 'scalar'] as const)('GEMM, %s build: the shuffled-splat micro-kernel', (variant) => {
+  // A runtime of its own: the kernel choice is per instance, and `build()`'s is shared.
+  const fresh = async () => createRuntime(await wasmBytes(variant));
+
+  test('gives the reference bits on the tile tails, a sweep and large shapes', async () => {
+    const rt = await fresh();
+    rt.gemmKernel = 'shuffled-splats';
+    expect(rt.gemmKernel).toBe('shuffled-splats');
+    expect(rt.core.lstmw_gemm_kernel()).toBe(1);
+    const cases = [...tailCases(), ...largeCases(), ...sweepCases([LAYOUTS[0], LAYOUTS[3]], 9, 2)];
+    const shuffled = checkAll(rt, `${variant} shuffled`, cases, false);
+    // And the same bits as the splat-load kernel on the same cases.
+    rt.gemmKernel = 'splat-loads';
+    const splat = checkAll(rt, `${variant} splat`, cases, false);
+    const bits = (r: Float32Array) => Array.from(new Uint32Array(r.buffer, r.byteOffset, r.length));
+    shuffled.forEach((r, i) => expect(bits(r), cases[i].label).toEqual(bits(splat[i])));
+  });
+
+  test('an LSTM forward and backward give the same bits with either kernel', async () => {
+    const rt = await fresh();
+    const { LSTM, Tensor } = await import('../src/index.js');
+    const run = () => {
+      const lstm = new LSTM({ inputSize: 40, hiddenSize: 36, numLayers: 2, seed: 3, runtime: rt });
+      const x = new Tensor(randomData(7 * 9 * 40, 5), [7, 9, 40]);
+      const { output } = lstm.forward(x);
+      const { dInput } = lstm.backward({ dOutput: output });
+      const out = [output.data.slice(), dInput.data.slice()];
+      lstm.dispose();
+      return out;
+    };
+    rt.gemmKernel = 'splat-loads';
+    const a = run();
+    rt.gemmKernel = 'shuffled-splats';
+    const b = run();
+    for (let i = 0; i < a.length; i++) expect(Array.from(b[i])).toEqual(Array.from(a[i]));
+  });
+
+  test('an unknown kernel is refused and changes nothing', async () => {
+    const rt = await fresh();
+    const before = rt.gemmKernel;
+    expect(() => {
+      rt.gemmKernel = 'fma' as never;
+    }).toThrow(/Runtime.gemmKernel: must be 'splat-loads' or 'shuffled-splats', got "fma"/);
+    expect(rt.core.lstmw_gemm_set_kernel(7)).toBe(1);
+    expect(rt.lastError()).toMatch(/kind must be 0 \(splat loads\) or 1 \(shuffled splats\), got 7/);
+    expect(rt.gemmKernel).toBe(before);
+  });
+
+  test('the default for this engine', async () => {
+    const rt = await fresh();
+    const engine = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno !== undefined || (globalThis as { Bun?: unknown }).Bun !== undefined;
+    expect(rt.gemmKernel).toBe(engine ? 'shuffled-splats' : 'splat-loads');
+  });
+});

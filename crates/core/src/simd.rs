@@ -20,7 +20,7 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
     use core::arch::wasm32::{
-        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, u32x4_max, u32x4_min, v128,
+        f32x4, f32x4_add, f32x4_div, f32x4_extract_lane, f32x4_mul, f32x4_pmax, f32x4_splat, f32x4_ne, f32x4_sqrt, f32x4_sub, i32x4_min, i32x4_shl, i32x4_shuffle, u32x4_max, u32x4_min, v128,
         v128_load, v128_load32_splat, v128_store,
     };
 
@@ -149,6 +149,17 @@ mod imp {
         #[inline(always)]
         pub fn shl23_bits(self) -> Self {
             F32x4(unsafe { i32x4_shl(self.0, 23) })
+        }
+
+        /// Lane `L` in every lane (one `i8x16.shuffle`).
+        #[inline(always)]
+        pub fn lane_splat<const L: usize>(self) -> Self {
+            match L {
+                0 => F32x4(unsafe { i32x4_shuffle::<0, 0, 0, 0>(self.0, self.0) }),
+                1 => F32x4(unsafe { i32x4_shuffle::<1, 1, 1, 1>(self.0, self.0) }),
+                2 => F32x4(unsafe { i32x4_shuffle::<2, 2, 2, 2>(self.0, self.0) }),
+                _ => F32x4(unsafe { i32x4_shuffle::<3, 3, 3, 3>(self.0, self.0) }),
+            }
         }
 
         /// The four lanes as an array.
@@ -298,6 +309,12 @@ mod imp {
             let f = |x: f32| f32::from_bits(x.to_bits() << 23);
             let a = self.0;
             F32x4([f(a[0]), f(a[1]), f(a[2]), f(a[3])])
+        }
+
+        /// Lane `L` in every lane.
+        #[inline(always)]
+        pub fn lane_splat<const L: usize>(self) -> Self {
+            F32x4([self.0[L]; 4])
         }
 
         /// The four lanes as an array.

@@ -16,7 +16,7 @@ use lstm_core::dropout::Dropout;
 use lstm_core::embedding::{Embedding, Ids};
 use lstm_core::optim::{Clip, Optimizer, Rule};
 use lstm_core::error::Error;
-use lstm_core::gemm::{gemm, gemm_ref, GemmWorkspace};
+use lstm_core::gemm::{gemm, gemm_ref, micro_kernel, set_micro_kernel, GemmWorkspace, MicroKernel};
 use lstm_core::loss::{mse_masked, softmax_cross_entropy_stats};
 use lstm_core::lstm::{DyIn, Keep, Lstm, LstmBuffer, LstmConfig};
 use std::cell::RefCell;
@@ -225,6 +225,25 @@ pub extern "C" fn lstmw_free(ptr: usize, bytes: usize) {
 #[no_mangle]
 pub extern "C" fn lstmw_simd() -> i32 {
     cfg!(target_feature = "simd128") as i32
+}
+
+/// Choose the GEMM micro-kernel: 0 = splat loads, 1 = shuffled splats (the same bits; see
+/// `lstm_core::gemm::MicroKernel`). Returns 0, or 1 with a message for another value.
+#[no_mangle]
+pub extern "C" fn lstmw_gemm_set_kernel(kind: u32) -> i32 {
+    let kernel = match kind {
+        0 => MicroKernel::SplatLoads,
+        1 => MicroKernel::ShuffledSplats,
+        _ => return fail(1, format!("gemm_set_kernel: kind must be 0 (splat loads) or 1 (shuffled splats), got {}", kind)),
+    };
+    set_micro_kernel(kernel);
+    0
+}
+
+/// The GEMM micro-kernel in use: 0 = splat loads, 1 = shuffled splats.
+#[no_mangle]
+pub extern "C" fn lstmw_gemm_kernel() -> u32 {
+    (micro_kernel() == MicroKernel::ShuffledSplats) as u32
 }
 
 /// The facade wrote parameters (loadStateDict): cached packed weights must be rebuilt.
@@ -853,3 +872,4 @@ pub extern "C" fn lstmw_gemm_ref(m: u32, n: u32, k: u32, a: usize, rsa: u32, csa
     gemm_ref(m, n, k, aa, rsa, csa, bb, rsb, csb, cc, ldc, accumulate != 0);
     OK
 }
+
