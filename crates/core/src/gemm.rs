@@ -545,28 +545,30 @@ fn pack_a(m: usize, k: usize, a: &[f32], rsa: usize, csa: usize, out: &mut Vec<f
 /// 4×8 micro-kernel over one packed `A` panel (`k*4`) and one packed `B`
 /// panel (`k*8`), starting from the accumulators `init` and returning them,
 /// row-major: `[r0c0..3, r0c4..7, r1c0..3, ...]`. Each lane performs
-/// `dot = dot + a*b` for p = 0..k in order.
+/// `dot = dot + a*b` for p = 0..k in order. `SHUFFLED` picks how `A`'s four values of a step
+/// are splat ([`MicroKernel`]): four splat loads, or one load and four shuffles.
 ///
 /// # Safety
 /// `pa` must be valid for `4*k` reads and `pb` for `8*k` reads.
 #[inline(always)]
-unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32, init: [F32x4; 8]) -> [F32x4; 8] {
+unsafe fn micro_4x8<const SHUFFLED: bool>(k: usize, pa: *const f32, pb: *const f32, init: [F32x4; 8]) -> [F32x4; 8] {
     let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31] = init;
     let mut pa = pa;
     let mut pb = pb;
     for _ in 0..k {
         let b0 = F32x4::load_ptr(pb);
         let b1 = F32x4::load_ptr(pb.add(4));
-        let a0 = F32x4::load_splat(pa);
+        let four = if SHUFFLED { F32x4::load_ptr(pa) } else { F32x4::zero() };
+        let a0 = a_splat::<SHUFFLED, 0>(four, pa);
         c00 = c00.add(a0.mul(b0));
         c01 = c01.add(a0.mul(b1));
-        let a1 = F32x4::load_splat(pa.add(1));
+        let a1 = a_splat::<SHUFFLED, 1>(four, pa);
         c10 = c10.add(a1.mul(b0));
         c11 = c11.add(a1.mul(b1));
-        let a2 = F32x4::load_splat(pa.add(2));
+        let a2 = a_splat::<SHUFFLED, 2>(four, pa);
         c20 = c20.add(a2.mul(b0));
         c21 = c21.add(a2.mul(b1));
-        let a3 = F32x4::load_splat(pa.add(3));
+        let a3 = a_splat::<SHUFFLED, 3>(four, pa);
         c30 = c30.add(a3.mul(b0));
         c31 = c31.add(a3.mul(b1));
         pa = pa.add(MR);
@@ -575,36 +577,18 @@ unsafe fn micro_4x8(k: usize, pa: *const f32, pb: *const f32, init: [F32x4; 8]) 
     [c00, c01, c10, c11, c20, c21, c30, c31]
 }
 
-/// [`micro_4x8`] with the four `A` values of a step loaded as one vector and splat by shuffles:
-/// three loads per step instead of six, the same arithmetic (the same bits).
+/// `A`'s value `L` of a step in every lane: a splat load at `pa + L`, or lane `L` of `four` (the
+/// step's four values, loaded once) shuffled out.
 ///
 /// # Safety
-/// As for [`micro_4x8`].
+/// `pa + L` valid for a read when `!SHUFFLED`.
 #[inline(always)]
-unsafe fn micro_4x8_shuffled(k: usize, pa: *const f32, pb: *const f32, init: [F32x4; 8]) -> [F32x4; 8] {
-    let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31] = init;
-    let mut pa = pa;
-    let mut pb = pb;
-    for _ in 0..k {
-        let b0 = F32x4::load_ptr(pb);
-        let b1 = F32x4::load_ptr(pb.add(4));
-        let a = F32x4::load_ptr(pa);
-        let a0 = a.lane_splat::<0>();
-        c00 = c00.add(a0.mul(b0));
-        c01 = c01.add(a0.mul(b1));
-        let a1 = a.lane_splat::<1>();
-        c10 = c10.add(a1.mul(b0));
-        c11 = c11.add(a1.mul(b1));
-        let a2 = a.lane_splat::<2>();
-        c20 = c20.add(a2.mul(b0));
-        c21 = c21.add(a2.mul(b1));
-        let a3 = a.lane_splat::<3>();
-        c30 = c30.add(a3.mul(b0));
-        c31 = c31.add(a3.mul(b1));
-        pa = pa.add(MR);
-        pb = pb.add(NR);
+unsafe fn a_splat<const SHUFFLED: bool, const L: usize>(four: F32x4, pa: *const f32) -> F32x4 {
+    if SHUFFLED {
+        four.lane_splat::<L>()
+    } else {
+        F32x4::load_splat(pa.add(L))
     }
-    [c00, c01, c10, c11, c20, c21, c30, c31]
 }
 
 /// The two forms of the 4×8 micro-kernel, which give the same bits and differ only in how they
@@ -756,7 +740,7 @@ fn tiled_with<const SHUFFLED: bool>(
                     let mr = MR.min(m - i0);
                     let ct = cp.add(i0 * ldc + j0);
                     let (ap, init) = (ap0.add(ip * k * MR), read_tile(ct, ldc, mr, nr, accumulate));
-                    let acc = if SHUFFLED { micro_4x8_shuffled(k, ap, bp, init) } else { micro_4x8(k, ap, bp, init) };
+                    let acc = micro_4x8::<SHUFFLED>(k, ap, bp, init);
                     write_tile(&acc, ct, ldc, mr, nr);
                 }
             }
