@@ -66,15 +66,15 @@ export interface CoreExports {
 
 /**
  * The two forms of the core's 4×8 GEMM micro-kernel. They compute the same bits; they differ in
- * how they broadcast A's values: `'splat-loads'` loads each one (six loads per step), fastest
- * where the engine checks memory bounds with guard pages (Node, Chromium, Cloudflare Workers);
- * `'shuffled-splats'` loads four at once and shuffles (three loads per step), fastest where every
- * load is bounds-checked by extra instructions (Deno, whose V8 runs without the embedder's trap
- * handler; Bun's JavaScriptCore).
+ * how they broadcast A's values. `'splat-loads'` loads each one (six loads per step): the faster
+ * form where V8 checks memory bounds with guard pages (measured in Node and Chromium; also the
+ * default everywhere else). `'shuffled-splats'` loads four at once and shuffles (three loads per
+ * step): the faster form in Deno, whose V8 runs without the trap handler and so checks every load
+ * with extra instructions, and in Bun (JavaScriptCore), as measured in bench/README.md.
  */
 export type GemmKernel = 'splat-loads' | 'shuffled-splats';
 
-/** The micro-kernel for the engine this code runs on (see `GemmKernel`). */
+/** The micro-kernel for the engine this code runs on (see `GemmKernel`). @internal */
 export function defaultGemmKernel(): GemmKernel {
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   return g.Deno !== undefined || g.Bun !== undefined ? 'shuffled-splats' : 'splat-loads';

@@ -595,13 +595,12 @@ unsafe fn a_splat<const SHUFFLED: bool, const L: usize>(four: F32x4, pa: *const 
 /// splat `A`'s four values of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MicroKernel {
-    /// Four `v128.load32_splat`s per step (six loads in all). Fastest where the engine checks
-    /// memory bounds with guard pages (V8 in Node, Chromium, workerd): 45 GFLOP/s here, against 36
-    /// for the other form.
+    /// Four `v128.load32_splat`s per step (six loads in all). The faster form where V8 checks
+    /// memory bounds with guard pages (Node, Chromium): 45 GFLOP/s here, against 36 for the other.
     SplatLoads,
-    /// One `v128.load` of the four values and four `i8x16.shuffle`s (three loads per step).
-    /// Fastest where every load carries an explicit bounds check: Deno, whose V8 runs without the
-    /// embedder's trap handler, 31 → 36 GFLOP/s; Bun (JavaScriptCore), 28 → 35.
+    /// One `v128.load` of the four values and four `i8x16.shuffle`s (three loads per step). The
+    /// faster form in Deno, whose V8 runs without the embedder's trap handler and so checks every
+    /// load with extra instructions (31 → 36 GFLOP/s), and in Bun's JavaScriptCore (28 → 35).
     ShuffledSplats,
 }
 
