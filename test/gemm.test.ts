@@ -457,10 +457,4 @@ describe.each(['simd', 'scalar'] as const)('GEMM, %s build: the shuffled-splat m
     expect(rt.lastError()).toMatch(/kind must be 0 \(splat loads\) or 1 \(shuffled splats\), got 7/);
     expect(rt.gemmKernel).toBe(before);
   });
-
-  test('the default for this engine', async () => {
-    const rt = await fresh();
-    const engine = (globalThis as { Deno?: unknown; Bun?: unknown }).Deno !== undefined || (globalThis as { Bun?: unknown }).Bun !== undefined;
-    expect(rt.gemmKernel).toBe(engine ? 'shuffled-splats' : 'splat-loads');
-  });
 });
